@@ -1,0 +1,72 @@
+"""otflow: measure neural networks as transport maps.
+
+Exact optimal-transport ground truth, data tracks of torch models, and the metrics of
+"Deep Residual Networks Learn the Geodesic Curve in the Wasserstein Space" (Gai & Zhang,
+arXiv 2102.09235). Costs are ``‖x − y‖²`` (not halved); ``w2_squared`` is the un-rooted W2².
+Shapes: points ``(n, D)``, tracks ``(N, L+1, D)``. See docs/conventions.md.
+"""
+
+from otflow.assignment import assignment_cost, optimal_assignment, pairwise_sq_dists, w2_squared
+from otflow.bounds import EnergyBounds, energy_bounds
+from otflow.distributions import Gaussian, GaussianMixture
+from otflow.gaussian import (
+    AffineMap,
+    empirical_gaussian_map,
+    empirical_gaussian_w2_squared,
+    gaussian_map,
+    gaussian_w2_squared,
+    sqrtm_psd,
+)
+from otflow.geodesic import displacement_interpolation, geodesic_tracks
+from otflow.metrics import (
+    OTScore,
+    line_shape_ratio,
+    line_shape_score,
+    ot_score,
+    segment_lengths,
+    segment_proportions,
+    theorem1_bound,
+    track_distance,
+    transport_energy,
+)
+from otflow.projection import random_projection, random_projection_matrix
+from otflow.report import TrackReport, track_report
+from otflow.runs import environment_info, seed_everything
+from otflow.tracks import record_tracks
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AffineMap",
+    "EnergyBounds",
+    "Gaussian",
+    "GaussianMixture",
+    "OTScore",
+    "TrackReport",
+    "assignment_cost",
+    "displacement_interpolation",
+    "empirical_gaussian_map",
+    "empirical_gaussian_w2_squared",
+    "energy_bounds",
+    "environment_info",
+    "gaussian_map",
+    "gaussian_w2_squared",
+    "geodesic_tracks",
+    "line_shape_ratio",
+    "line_shape_score",
+    "optimal_assignment",
+    "ot_score",
+    "pairwise_sq_dists",
+    "random_projection",
+    "random_projection_matrix",
+    "record_tracks",
+    "seed_everything",
+    "segment_lengths",
+    "segment_proportions",
+    "sqrtm_psd",
+    "theorem1_bound",
+    "track_distance",
+    "track_report",
+    "transport_energy",
+    "w2_squared",
+]

@@ -1,0 +1,142 @@
+"""Run folders: atomic writes, seeding, and the provenance every result carries (STYLE 16).
+
+A run folder holds ``config.json``, the results, ``environment.json`` (package versions, git
+revision, device, command line) and figures. Every file is written to a temporary name in the same
+folder and renamed into place, so an interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["atomic_write_bytes", "write_json", "write_text", "save_npz", "environment_info", "seed_everything"]
+
+_PACKAGES = ("otflow", "numpy", "scipy", "torch", "pot", "matplotlib", "tqdm", "hypothesis", "ray")
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_json(path, obj) -> Path:
+    """Atomically write ``obj`` as indented JSON (numpy scalars and arrays converted)."""
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
+
+
+def write_text(path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def save_npz(path, **arrays) -> Path:
+    """Atomically write compressed arrays."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _git_revision() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment_info(device=None) -> dict:
+    """Package versions, git revision, Python, platform, device and command line, for a run folder."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    info = {
+        "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_revision": _git_revision(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "packages": versions,
+        "argv": sys.argv,
+    }
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda_available"] = torch.cuda.is_available()
+        if device is not None:
+            dev = torch.device(device)
+            info["device"] = str(dev)
+            if dev.type == "cuda":
+                info["device_name"] = torch.cuda.get_device_name(dev)
+    except ImportError:
+        pass
+    if device is not None and "device" not in info:
+        info["device"] = str(device)
+    return info
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed torch (CPU and CUDA) and return a numpy Generator for the same seed.
+
+    Python's and numpy's global states are left alone: otflow code draws only from the Generator
+    it is given.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    try:
+        import torch
+
+        torch.manual_seed(int(seed))
+    except ImportError:
+        pass
+    return np.random.default_rng(int(seed))
