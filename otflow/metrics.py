@@ -145,7 +145,9 @@ def line_shape_score(tracks, *, eps: float | None = None) -> np.ndarray:
 
 
 def segment_proportions(tracks) -> np.ndarray:
-    r"""Share of each segment in the track's length, Tables 2-3: :math:`p_l = \|x^l - x^{l-1}\| / \sum_j \|x^j - x^{j-1}\|`.
+    r"""Share of each segment in the track's length (Tables 2-3).
+
+    .. math:: p_l = \frac{\|x^l - x^{l-1}\|}{\sum_j \|x^j - x^{j-1}\|}
 
     Returns
     -------
