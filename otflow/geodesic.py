@@ -47,8 +47,8 @@ def displacement_interpolation(x, y, t, *, sigma=None) -> np.ndarray:
     Examples
     --------
     >>> displacement_interpolation([[0.0], [1.0]], [[3.0], [2.0]], 0.5)
-    array([[1. ],
-           [1.5]])
+    array([[1.],
+           [2.]])
     """
     t = as_scalar(t, "t", low=0.0, high=1.0)
     x, yp = _paired(x, y, sigma)

@@ -1,0 +1,45 @@
+"""Run-folder helpers: atomic writes, provenance and seeding."""
+
+import json
+
+import numpy as np
+import pytest
+
+from otflow import runs
+
+
+def test_write_json_is_atomic_and_converts_numpy(tmp_path, monkeypatch):
+    p = runs.write_json(tmp_path / "a" / "m.json", {"x": np.float32(1.5), "v": np.arange(3)})
+    assert json.loads(p.read_text()) == {"x": 1.5, "v": [0, 1, 2]}
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        runs.write_json(p, {"x": 2})
+    assert json.loads(p.read_text())["x"] == 1.5  # the old file is intact
+    assert [f.name for f in p.parent.iterdir()] == ["m.json"]  # no temporary left behind
+
+
+def test_save_npz_roundtrip(tmp_path):
+    p = runs.save_npz(tmp_path / "a.npz", t=np.ones((2, 3)))
+    np.testing.assert_array_equal(np.load(p)["t"], np.ones((2, 3)))
+
+
+def test_environment_info_has_provenance():
+    info = runs.environment_info(device="cpu")
+    assert info["packages"]["numpy"] == np.__version__
+    assert info["device"] == "cpu"
+    assert "git_revision" in info and "python" in info
+
+
+def test_seed_everything():
+    torch = pytest.importorskip("torch")
+    g = runs.seed_everything(3)
+    a = torch.rand(2)
+    runs.seed_everything(3)
+    assert torch.equal(a, torch.rand(2))
+    assert g.integers(10**9) == np.random.default_rng(3).integers(10**9)
+    with pytest.raises(ValueError, match="seed"):
+        runs.seed_everything(-1)

@@ -1,0 +1,165 @@
+"""record_tracks on small torch models (SPEC Definition 1, eq. (19))."""
+
+import numpy as np
+import pytest
+
+import otflow
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+class Block(nn.Module):
+    def __init__(self, d, h, residual=True):
+        super().__init__()
+        self.fc1, self.fc2, self.residual = nn.Linear(d, h), nn.Linear(h, d), residual
+
+    def forward(self, x):
+        f = self.fc2(torch.relu(self.fc1(x)))
+        return x + f if self.residual else f
+
+
+class TinyResNet(nn.Module):
+    """stem -> stage of 3 blocks (8-d) -> down -> stage of 2 blocks (4-d) -> head."""
+
+    def __init__(self, residual=True):
+        super().__init__()
+        self.stem = nn.Linear(5, 8)
+        self.stage1 = nn.ModuleList([Block(8, 16, residual) for _ in range(3)])
+        self.down = nn.Linear(8, 4)
+        self.stage2 = nn.ModuleList([Block(4, 8, residual) for _ in range(2)])
+        self.head = nn.Linear(4, 3)
+        self.bn = nn.BatchNorm1d(8)
+
+    def forward(self, x):
+        x = self.bn(self.stem(x))
+        for b in self.stage1:
+            x = b(x)
+        x = self.down(x)
+        for b in self.stage2:
+            x = b(x)
+        return self.head(x)
+
+
+def hand_tracks(model, x):
+    with torch.no_grad():
+        h = model.bn(model.stem(x))
+        s1 = [h]
+        for b in model.stage1:
+            h = b(h)
+            s1.append(h)
+        h = model.down(h)
+        s2 = [h]
+        for b in model.stage2:
+            h = b(h)
+            s2.append(h)
+    return torch.stack(s1, 1).numpy(), torch.stack(s2, 1).numpy()
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_matches_a_hand_written_forward_loop(residual):
+    torch.manual_seed(0)
+    model = TinyResNet(residual).eval()
+    x = torch.randn(37, 5)
+    expected1, expected2 = hand_tracks(model, x)
+    one = otflow.record_tracks(model, x, model.stage1, batch_size=10)
+    assert isinstance(one, np.ndarray) and one.shape == (37, 4, 8)
+    np.testing.assert_array_equal(one, expected1)
+    both = otflow.record_tracks(model, x.numpy(), [model.stage1, model.stage2], batch_size=16)
+    assert isinstance(both, list) and [t.shape for t in both] == [(37, 4, 8), (37, 3, 4)]
+    np.testing.assert_array_equal(both[0], expected1)
+    np.testing.assert_array_equal(both[1], expected2)
+
+
+def test_conv_features_are_flattened():
+    torch.manual_seed(0)
+    blocks = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.Conv2d(3, 3, 3, padding=1))
+    x = torch.randn(4, 3, 6, 6)
+    t = otflow.record_tracks(blocks, x, list(blocks))
+    assert t.shape == (4, 3, 3 * 6 * 6)
+    with torch.no_grad():
+        np.testing.assert_allclose(t[:, 2], blocks(x).flatten(1).numpy(), rtol=1e-6)
+
+
+def test_eval_mode_is_used_and_training_flags_are_restored():
+    torch.manual_seed(0)
+    model = TinyResNet().train()
+    model.bn.running_mean.fill_(1.0)
+    x = torch.randn(8, 5)
+    t = otflow.record_tracks(model, x, model.stage1)
+    assert model.training and model.bn.training
+    model.eval()
+    np.testing.assert_array_equal(t, hand_tracks(model, x)[0])
+
+
+def test_hooks_are_removed_even_when_the_forward_raises():
+    class Boom(TinyResNet):
+        def forward(self, x):
+            super().forward(x)
+            raise RuntimeError("boom")
+
+    model = Boom()
+    with pytest.raises(RuntimeError, match="boom"):
+        otflow.record_tracks(model, torch.randn(4, 5), model.stage1)
+    for m in model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks
+    assert model.training
+
+
+def test_a_block_called_twice_is_an_error():
+    class Twice(TinyResNet):
+        def forward(self, x):
+            h = self.bn(self.stem(x))
+            for b in self.stage1:
+                h = b(h)
+            return self.stage1[0](h)
+
+    model = Twice()
+    with pytest.raises(ValueError, match="recorded 2 times"):
+        otflow.record_tracks(model, torch.randn(4, 5), model.stage1)
+    for m in model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks
+
+
+def test_a_block_never_called_is_an_error():
+    model = TinyResNet()
+    stray = Block(8, 4)
+    with pytest.raises(ValueError, match="recorded 0 times"):
+        otflow.record_tracks(model, torch.randn(4, 5), [*model.stage1, stray])
+
+
+def test_a_stage_that_changes_dimension_is_an_error():
+    model = TinyResNet()
+    with pytest.raises(ValueError, match="changes the feature size"):
+        otflow.record_tracks(model, torch.randn(4, 5), [model.stage1[2], model.down])
+
+
+@pytest.mark.parametrize(
+    "blocks, match",
+    [([], "at least one block"), ([[]], "non-empty"), ("mixed", "mixes")],
+)
+def test_bad_blocks(blocks, match):
+    model = TinyResNet()
+    if blocks == "mixed":
+        blocks = [model.stage1[0], [model.stage1[1]]]
+    with pytest.raises(ValueError, match=match):
+        otflow.record_tracks(model, torch.randn(4, 5), blocks)
+
+
+def test_bad_x_and_batch_size():
+    model = TinyResNet()
+    with pytest.raises(ValueError, match="NaN"):
+        otflow.record_tracks(model, torch.full((2, 5), float("nan")), model.stage1)
+    with pytest.raises(ValueError, match="non-empty"):
+        otflow.record_tracks(model, torch.zeros(0, 5), model.stage1)
+    with pytest.raises(ValueError, match="batch_size"):
+        otflow.record_tracks(model, torch.zeros(2, 5), model.stage1, batch_size=0)
+
+
+def test_tracks_feed_the_metrics():
+    torch.manual_seed(0)
+    model = TinyResNet()
+    t = otflow.record_tracks(model, torch.randn(64, 5), model.stage1)
+    rep = otflow.track_report(t)
+    assert rep.n == 64 and rep.n_blocks == 3 and rep.dim == 8
+    assert rep.lss >= 1 and rep.energy_ratio >= 1 - 1e-9 and 0 <= rep.ots <= 1
