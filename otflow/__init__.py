@@ -32,12 +32,14 @@ from otflow.metrics import (
 from otflow.projection import random_projection, random_projection_matrix
 from otflow.report import TrackReport, track_report
 from otflow.runs import environment_info, seed_everything
+from otflow.solver import AssignmentResult, solve_assignment
 from otflow.tracks import record_tracks
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AffineMap",
+    "AssignmentResult",
     "EnergyBounds",
     "Gaussian",
     "GaussianMixture",
@@ -63,6 +65,7 @@ __all__ = [
     "seed_everything",
     "segment_lengths",
     "segment_proportions",
+    "solve_assignment",
     "sqrtm_psd",
     "theorem1_bound",
     "track_distance",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import ot
-from scipy.optimize import linear_sum_assignment
 
 from otflow._validation import as_points, as_weights, check_same_shape
+from otflow.solver import solve_assignment
 
 __all__ = ["pairwise_sq_dists", "optimal_assignment", "assignment_cost", "w2_squared"]
 
@@ -82,19 +82,18 @@ def optimal_assignment(x, y) -> np.ndarray:
     sigma : ndarray (m,), int64
         ``x[i]`` is sent to ``y[sigma[i]]``; ``sigma`` is a permutation of ``0..m-1``.
 
+    Notes
+    -----
+    Solved by :func:`otflow.solve_assignment`, which also returns the dual potentials and checks
+    optimality on the full problem; see there for the strategies and docs/performance.md.
+
     Examples
     --------
     >>> optimal_assignment([[0.0], [1.0]], [[1.1], [0.1]])
     array([1, 0])
     """
     x, y = _check_pair(x, y)
-    m = x.shape[0]
-    if m == 1:
-        return np.zeros(1, dtype=np.int64)
-    rows, cols = linear_sum_assignment(_sq_dists(x, y))
-    sigma = np.empty(m, dtype=np.int64)
-    sigma[rows] = cols
-    return sigma
+    return solve_assignment(x, y).sigma
 
 
 def assignment_cost(x, y, sigma=None) -> float:
