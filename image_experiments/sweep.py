@@ -1,0 +1,781 @@
+r"""λ sweeps: every (dataset, arch, K, λ, seed) of a grid as one task, run locally or on Ray.
+
+Commands (docs/reproduction.md has the grids, the expected runtimes and the report)::
+
+    python -m image_experiments.sweep mnist --backend local            # 4 λ × 2 archs × 2 seeds, cpu profile
+    python -m image_experiments.sweep table4 --backend ray             # a local Ray cluster
+    python -m image_experiments.sweep table6 --backend ray --address auto   # join a running cluster
+    python -m image_experiments.sweep toy --profile smoke              # the 2-D study, one task per (problem, λ, seed)
+    python -m image_experiments.sweep my_grid.toml --dry-run           # a custom grid; list tasks and their state
+    python -m image_experiments.report runs/images                     # tables against the paper, figures
+
+Named grids (SPEC §6 λ grids): ``table4`` (CIFAR-10, K=1, 9 λ), ``table5`` (CIFAR-100, K=1, 9 λ;
+also Tables 2-3), ``table6`` / ``table7`` (CIFAR-10 / CIFAR-100, K=4, 5 λ), ``mnist`` (4 λ, 2
+seeds) and ``toy`` (the 2-D study of :mod:`toy_experiments.gaussians`; a toy task trains the
+residual and the plain net of one (problem, λ, seed) together, as that study pairs them). A custom
+grid is a JSON or TOML file with the fields of :class:`Grid`::
+
+    name = "mnist_quick"
+    profile = "smoke"
+    datasets = ["mnist"]
+    wds = [0.0, 1e-3]
+    seeds = [0, 1]
+    [overrides]            # Config fields of image_experiments.run, applied to every task
+    epochs = 3
+
+Every task has a deterministic run folder ``<out-dir>/<name>``: the image run's ``Config.name``
+(``cifar10_resnet_k1_wd0.01_seed0_cpu``), with ``_o<hash>`` appended when the grid overrides the
+profile. A task whose folder already holds a result (``metrics.json`` with status ``completed`` or
+``diverged``) is skipped. A task that raises is retried up to ``--max-attempts`` times in all
+(default 3) and then recorded as ``failed``; the sweep goes on. Rerunning a sweep retries its failed
+tasks with a fresh budget and resumes interrupted image runs from their last epoch checkpoint.
+
+The sweep's state is ``<out-dir>/sweep-<grid>.json`` (rewritten atomically after every change):
+per task its kind, parameters, run folder, status (``pending``, ``running``, ``completed``,
+``diverged``, ``failed``, ``interrupted``), ``cached`` (result found, not rerun), attempts, the
+error of each failed attempt and the wall time.
+
+Both backends pin each task to ``--cpus-per-task`` torch threads (default 1), so the same grid gives
+the same numbers on either. On Ray each task asks for that many CPUs and, where the cluster has
+GPUs, one GPU (``--gpus-per-task``); the run folders must be on storage every node can reach.
+Exit status: 0 when every task has a result, 1 when some failed, 2 for bad options, 130 when
+interrupted (rerun the same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from otflow.runs import write_json
+
+__all__ = [
+    "K1_WDS",
+    "K4_WDS",
+    "MNIST_WDS",
+    "TOY_WDS",
+    "GRIDS",
+    "Grid",
+    "Task",
+    "SweepResult",
+    "load_grid",
+    "result_status",
+    "run_task",
+    "run_sweep",
+    "main",
+]
+
+# SPEC §6 λ grids
+K1_WDS = (0.0, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.2)
+K4_WDS = (0.0, 5e-4, 1e-3, 5e-3, 1e-2)
+MNIST_WDS = (0.0, 1e-4, 1e-3, 1e-2)  # SPEC §6 gives only "1e-3 [U]"; the issue asks for ≥ 4 values
+TOY_WDS = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)  # toy_experiments.gaussians.Config default
+TOY_PROBLEMS = ("transport", "gaussian", "classification")
+TOY_PROFILES = ("smoke", "default", "full")
+
+DONE = ("completed", "diverged")  # a result that is final: not rerun
+MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A product grid of tasks. ``kind`` is ``image`` (image_experiments.run) or ``toy``
+    (toy_experiments.gaussians; ``datasets`` are then its problems and ``archs`` is ignored: a toy
+    task trains both nets)."""
+
+    name: str
+    kind: str = "image"
+    datasets: tuple[str, ...] = ("cifar10",)
+    archs: tuple[str, ...] = ("resnet", "plain")
+    ks: tuple[int, ...] = (1,)
+    wds: tuple[float, ...] = K1_WDS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    profile: str = "cpu"
+    overrides: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for key in ("datasets", "archs", "ks", "wds", "seeds"):
+            val = getattr(self, key)
+            if isinstance(val, (str, bytes)) or not isinstance(val, Iterable):
+                raise ValueError(f"{key}: expected a list, got {val!r}")
+            object.__setattr__(self, key, tuple(val))
+            if not getattr(self, key):
+                raise ValueError(f"{key}: expected a non-empty list")
+        if not isinstance(self.name, str) or not self.name or any(c in self.name for c in "/\\ "):
+            raise ValueError(f"name: expected a non-empty name without '/', '\\' or spaces, got {self.name!r}")
+        if self.kind not in ("image", "toy"):
+            raise ValueError(f"kind: expected image or toy, got {self.kind!r}")
+        if any(
+            not isinstance(w, (int, float)) or isinstance(w, bool) or not (w >= 0 and math.isfinite(w))
+            for w in self.wds
+        ):
+            raise ValueError(f"wds: expected finite non-negative weight decays, got {list(self.wds)}")
+        object.__setattr__(self, "wds", tuple(float(w) for w in self.wds))
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds: expected non-negative integers, got {list(self.seeds)}")
+        if not isinstance(self.overrides, dict):
+            raise ValueError(f"overrides: expected a table of Config fields, got {self.overrides!r}")
+        if self.kind == "toy":
+            if any(p not in TOY_PROBLEMS for p in self.datasets):
+                raise ValueError(
+                    f"datasets: a toy grid takes problems from {', '.join(TOY_PROBLEMS)}, got {list(self.datasets)}"
+                )
+            if self.profile not in TOY_PROFILES:
+                raise ValueError(f"profile: a toy grid takes one of {', '.join(TOY_PROFILES)}, got {self.profile!r}")
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    def tasks(self) -> list[Task]:
+        """Every task of the grid, in a fixed order; raises ValueError for an invalid configuration."""
+        if self.kind == "toy":
+            return [
+                _toy_task(p, wd, s, self.profile, self.overrides)
+                for p in self.datasets
+                for wd in self.wds
+                for s in self.seeds
+            ]
+        return [
+            _image_task(d, a, k, wd, s, self.profile, self.overrides)
+            for d in self.datasets
+            for k in self.ks
+            for a in self.archs
+            for wd in self.wds
+            for s in self.seeds
+        ]
+
+
+GRIDS = {
+    "table4": Grid("table4", datasets=("cifar10",), ks=(1,), wds=K1_WDS, profile="cpu"),
+    "table5": Grid("table5", datasets=("cifar100",), ks=(1,), wds=K1_WDS, profile="cpu"),
+    "table6": Grid("table6", datasets=("cifar10",), ks=(4,), wds=K4_WDS, profile="full"),
+    "table7": Grid("table7", datasets=("cifar100",), ks=(4,), wds=K4_WDS, profile="full"),
+    "mnist": Grid("mnist", datasets=("mnist",), ks=(1,), wds=MNIST_WDS, seeds=(0, 1), profile="cpu"),
+    "toy": Grid(
+        "toy",
+        kind="toy",
+        datasets=TOY_PROBLEMS,
+        archs=("residual", "plain"),
+        wds=TOY_WDS,
+        seeds=(0, 1, 2),
+        profile="default",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of a sweep. ``params`` say what is computed (they make the name); the run folder is
+    ``<out-dir>/<name>``."""
+
+    name: str
+    kind: str
+    params: dict
+
+
+def _hash(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def _tuples(d: dict) -> dict:
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
+
+
+_IMAGE_FIXED = ("dataset", "arch", "k", "wd", "seed", "profile", "run_dir", "out_dir", "threads", "progress")
+
+
+def _image_task(dataset, arch, k, wd, seed, profile, overrides) -> Task:
+    from image_experiments.run import profile_config
+
+    bad = sorted(set(overrides) & set(_IMAGE_FIXED))
+    if bad:
+        raise ValueError(f"overrides: {', '.join(bad)} are set by the grid or the sweep, not by overrides")
+    cfg = profile_config(profile, dataset, arch, k, wd=float(wd), seed=int(seed), **_tuples(overrides))
+    name = cfg.name + (f"_o{_hash(overrides)}" if overrides else "")
+    params = {
+        "dataset": dataset,
+        "arch": arch,
+        "k": int(k),
+        "wd": float(wd),
+        "seed": int(seed),
+        "profile": profile,
+        "overrides": dict(overrides),
+    }
+    return Task(name, "image", params)
+
+
+def _toy_task(problem, wd, seed, profile, overrides) -> Task:
+    cfg = _toy_config(
+        {"problem": problem, "wd": float(wd), "seed": int(seed), "profile": profile, "overrides": dict(overrides)},
+        threads=1,
+    )
+    name = f"toy_{problem}_wd{wd:g}_seed{seed}_{profile}" + (f"_o{_hash(overrides)}" if overrides else "")
+    params = {
+        "problem": problem,
+        "wd": float(wd),
+        "seed": int(seed),
+        "profile": profile,
+        "overrides": dict(overrides),
+        "n_blocks": cfg.n_blocks,
+        "width": cfg.width,
+    }
+    return Task(name, "toy", params)
+
+
+def _toy_config(params: dict, *, threads: int):
+    from toy_experiments.gaussians import Config
+
+    bad = sorted(set(params["overrides"]) & {"tasks", "lambdas", "seeds", "threads", "figures", "name"})
+    if bad:
+        raise ValueError(f"overrides: {', '.join(bad)} are set by the grid or the sweep, not by overrides")
+    factory = {"smoke": Config.smoke, "default": Config, "full": Config.full}[params["profile"]]
+    kw = dict(
+        tasks=(params["problem"],),
+        lambdas=(params["wd"],),
+        seeds=(params["seed"],),
+        sweep_depths=(),
+        sweep_widths=(),
+        threads=threads,
+        figures=False,
+    )
+    return factory(**{**kw, **_tuples(params["overrides"])})
+
+
+def load_grid(path) -> Grid:
+    """A custom grid from a JSON or TOML file (the fields of :class:`Grid`; ``name`` defaults to the file stem)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ValueError(f"grid file {path}: cannot read it ({err.strerror})") from None
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            doc = tomllib.loads(text)
+        elif path.suffix == ".json":
+            doc = json.loads(text)
+        else:
+            raise ValueError(f"grid file {path}: expected a .json or .toml file")
+    except (json.JSONDecodeError, ValueError) as err:
+        if isinstance(err, ValueError) and str(err).startswith("grid file"):
+            raise
+        raise ValueError(f"grid file {path}: cannot parse it: {err}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"grid file {path}: expected a table of grid fields at the top level")
+    known = {f.name for f in fields(Grid)}
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ValueError(
+            f"grid file {path}: unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}"
+        )
+    doc.setdefault("name", path.stem)
+    return Grid(**doc)
+
+
+# ----------------------------------------------------------------------------------------------
+# running one task
+
+
+def result_status(run_dir) -> str | None:
+    """The final status recorded in ``run_dir``: ``completed``/``diverged``/``failed``/..., or None.
+
+    An image run's ``metrics.json`` carries ``status``; a toy study is complete once its
+    ``summary.json`` (written last) exists.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if isinstance(doc, dict):
+        return doc.get("status")
+    return "completed" if (run_dir / "summary.json").exists() else None
+
+
+def run_task(task: Task, run_dir, *, threads: int = 1, data_dir: str | None = None, download: bool = True) -> dict:
+    """The default task function: train and measure one image configuration, or one toy (problem, λ, seed)."""
+    run_dir = Path(run_dir)
+    p = task.params
+    if task.kind == "image":
+        from image_experiments.run import profile_config, run
+
+        cfg = profile_config(
+            p["profile"],
+            p["dataset"],
+            p["arch"],
+            p["k"],
+            wd=p["wd"],
+            seed=p["seed"],
+            **_tuples(p["overrides"]),
+            run_dir=str(run_dir),
+            out_dir=str(run_dir.parent),
+            threads=threads,
+            progress=False,
+            data_dir=data_dir,
+            download=download,
+        )
+        return run(cfg)
+    if task.kind == "toy":
+        from toy_experiments.gaussians import run
+
+        cfg = _toy_config(p, threads=threads)
+        records = run(cfg, run_dir, resume=True, progress=False)
+        return {"status": "completed", "records": records}
+    raise ValueError(f"task {task.name}: unknown kind {task.kind!r}")
+
+
+def _default_task_fn(threads: int, data_dir: str | None, download: bool) -> Callable:
+    def fn(task, run_dir):
+        return run_task(task, run_dir, threads=threads, data_dir=data_dir, download=download)
+
+    return fn
+
+
+def _attempt(task_fn: Callable, task: Task, run_dir: str) -> dict:
+    """One attempt in the worker (local or Ray): call the task, then read the status it left."""
+    t0 = time.perf_counter()
+    out = task_fn(task, Path(run_dir))
+    status = result_status(run_dir)
+    if status is None and isinstance(out, dict):
+        status = out.get("status")
+    return {"status": status, "wall_s": time.perf_counter() - t0}
+
+
+# ----------------------------------------------------------------------------------------------
+# the sweep
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Where the manifest is and each task's entry in it (name → dict)."""
+
+    manifest_path: Path
+    tasks: dict
+
+    @property
+    def counts(self) -> dict:
+        out: dict[str, int] = {}
+        for e in self.tasks.values():
+            out[e["status"]] = out.get(e["status"], 0) + 1
+        return out
+
+    @property
+    def failed(self) -> list[str]:
+        return [n for n, e in self.tasks.items() if e["status"] == "failed"]
+
+
+class _Manifest:
+    def __init__(self, path: Path, grid: dict, tasks: list[Task], out_dir: Path, backend: str, max_attempts: int):
+        self.path = path
+        old = {}
+        if path.exists():
+            try:
+                old = json.loads(path.read_text()).get("tasks", {})
+            except (OSError, json.JSONDecodeError):
+                old = {}
+        self.doc = {
+            "format": MANIFEST_FORMAT,
+            "grid": grid,
+            "out_dir": str(out_dir),
+            "backend": backend,
+            "max_attempts": max_attempts,
+            "created_utc": _now(),
+            "updated_utc": None,
+            "tasks": {},
+        }
+        for t in tasks:
+            prev = old.get(t.name, {})
+            self.doc["tasks"][t.name] = {
+                "kind": t.kind,
+                "params": t.params,
+                "run_dir": t.name,
+                "status": "pending",
+                "cached": False,
+                "attempts": 0,
+                "attempts_before": int(prev.get("attempts_before", 0)) + int(prev.get("attempts", 0)),
+                "errors": [],
+                "wall_s": None,
+            }
+
+    def __getitem__(self, name):
+        return self.doc["tasks"][name]
+
+    def save(self):
+        self.doc["updated_utc"] = _now()
+        counts: dict[str, int] = {}
+        for e in self.doc["tasks"].values():
+            counts[e["status"]] = counts.get(e["status"], 0) + 1
+        self.doc["counts"] = counts
+        write_json(self.path, self.doc)
+
+
+def _error_record(attempt: int, err: BaseException) -> dict:
+    cause = getattr(err, "cause", None) or err  # ray.exceptions.RayTaskError carries the task's exception
+    tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    return {
+        "attempt": attempt,
+        "error": f"{type(cause).__name__}: {cause}".splitlines()[0][:500],
+        "traceback": tb[-4000:],
+    }
+
+
+def run_sweep(
+    tasks: list[Task],
+    out_dir,
+    *,
+    grid: dict | str = "custom",
+    backend: str = "local",
+    task_fn: Callable | None = None,
+    max_attempts: int = 3,
+    cpus_per_task: int = 1,
+    gpus_per_task: float | None = None,
+    address: str | None = None,
+    data_dir: str | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> SweepResult:
+    """Run every task that has no result in ``out_dir`` yet; return the final manifest entries.
+
+    Parameters
+    ----------
+    tasks : list of Task
+        Distinct names; task ``t`` writes into ``out_dir / t.name``.
+    grid : dict or str
+        What the tasks came from; its ``name`` (or the string) names the manifest ``sweep-<name>.json``.
+    backend : ``local`` or ``ray``
+    task_fn : callable, optional
+        ``task_fn(task, run_dir)`` runs one task and leaves its result in ``run_dir`` (a
+        ``metrics.json`` with a ``status``); an exception is a failed attempt. Default:
+        :func:`run_task` with ``cpus_per_task`` threads. On Ray it must be picklable.
+    max_attempts : int
+        Attempts per task in this invocation (retries = max_attempts − 1).
+    cpus_per_task, gpus_per_task : resources per task (Ray); ``gpus_per_task=None`` asks for one GPU
+        per task when the cluster has any.
+    address : str, optional
+        Ray cluster to join (``auto`` or ``host:port``); default: start a local one. A Ray instance
+        already initialised in this process is used as it is.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        After marking the running tasks ``interrupted`` in the manifest.
+    """
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend: expected local or ray, got {backend!r}")
+    if not isinstance(max_attempts, int) or max_attempts < 1:
+        raise ValueError(f"max_attempts: expected a positive integer, got {max_attempts!r}")
+    if not isinstance(cpus_per_task, int) or cpus_per_task < 1:
+        raise ValueError(f"cpus_per_task: expected a positive integer, got {cpus_per_task!r}")
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"tasks: repeated run folder name(s) {', '.join(dup[:5])}")
+    grid = grid if isinstance(grid, dict) else {"name": str(grid)}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if task_fn is None:
+        task_fn = _default_task_fn(cpus_per_task, data_dir, download)
+    man = _Manifest(out_dir / f"sweep-{grid['name']}.json", grid, tasks, out_dir, backend, max_attempts)
+    todo = []
+    for t in tasks:
+        status = result_status(out_dir / t.name)
+        if status in DONE:
+            man[t.name].update(status=status, cached=True)
+        else:
+            todo.append(t)
+    man.save()
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=len(tasks),
+        initial=len(tasks) - len(todo),
+        disable=not progress,
+        unit="task",
+        desc=f"sweep {grid['name']}",
+        dynamic_ncols=True,
+    )
+    try:
+        if backend == "local":
+            _run_local(todo, out_dir, man, task_fn, max_attempts, bar)
+        else:
+            _run_ray(todo, out_dir, man, task_fn, max_attempts, bar, cpus_per_task, gpus_per_task, address)
+    finally:
+        bar.close()
+    return SweepResult(man.path, man.doc["tasks"])
+
+
+def _finish(man: _Manifest, task: Task, attempt: int, out: dict | None, err: BaseException | None) -> bool:
+    """Record one attempt's outcome; True when the task is settled (result or out of attempts)."""
+    e = man[task.name]
+    if err is None and out["status"] in DONE:
+        e.update(status=out["status"], wall_s=out["wall_s"], finished_utc=_now())
+        return True
+    if err is None:
+        err = RuntimeError(f"task ended without a result (status {out['status']!r} in {task.name}/metrics.json)")
+    e["errors"].append(_error_record(attempt, err))
+    return False
+
+
+def _run_local(todo, out_dir, man, task_fn, max_attempts, bar):
+    for t in todo:
+        e = man[t.name]
+        for attempt in range(1, max_attempts + 1):
+            e.update(status="running", attempts=attempt, started_utc=_now())
+            man.save()
+            bar.set_postfix_str(t.name)
+            try:
+                out = _attempt(task_fn, t, str(out_dir / t.name))
+            except (KeyboardInterrupt, SystemExit):
+                e["status"] = "interrupted"
+                man.save()
+                raise
+            except Exception as err:
+                settled = _finish(man, t, attempt, None, err)
+            else:
+                settled = _finish(man, t, attempt, out, None)
+            if settled:
+                break
+        else:
+            e["status"] = "failed"
+        man.save()
+        bar.update(1)
+
+
+def _run_ray(todo, out_dir, man, task_fn, max_attempts, bar, cpus_per_task, gpus_per_task, address):
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError('backend ray: Ray is not installed; pip install "otflow[ray]" (or "ray[default]")') from None
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        started = True
+    try:
+        if gpus_per_task is None:
+            gpus_per_task = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        remote = ray.remote(_attempt).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=0)
+        fn_ref = ray.put(task_fn)
+        pending = {}
+
+        def submit(t):
+            e = man[t.name]
+            e.update(status="running", attempts=e["attempts"] + 1, started_utc=_now())
+            pending[remote.remote(fn_ref, t, str(out_dir / t.name))] = t
+
+        for t in todo:
+            submit(t)
+        man.save()
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    t = pending.pop(ref)
+                    e = man[t.name]
+                    try:
+                        out = ray.get(ref)
+                    except Exception as err:  # RayTaskError (the task raised), WorkerCrashedError, ...
+                        settled = _finish(man, t, e["attempts"], None, err)
+                    else:
+                        settled = _finish(man, t, e["attempts"], out, None)
+                    if settled:
+                        bar.update(1)
+                    elif e["attempts"] < max_attempts:
+                        submit(t)
+                    else:
+                        e["status"] = "failed"
+                        bar.update(1)
+                    man.save()
+        except (KeyboardInterrupt, SystemExit):
+            for ref, t in pending.items():
+                ray.cancel(ref, force=True)
+                man[t.name]["status"] = "interrupted"
+            man.save()
+            raise
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ----------------------------------------------------------------------------------------------
+# summary and command line
+
+
+def _headline(run_dir: Path) -> dict:
+    try:
+        doc = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    s = doc.get("summary") or {}
+    return {"test_acc": (doc.get("test") or {}).get("acc"), "lss": s.get("lss_mean"), "ots": s.get("ots_mean")}
+
+
+def summary_table(result: SweepResult, out_dir) -> str:
+    """A plain-text table: one line per task (status, attempts, wall time, test accuracy, LSS, OTS)."""
+    rows = [("task", "status", "tries", "wall s", "test acc", "LSS", "OTS")]
+
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    for name, e in result.tasks.items():
+        h = _headline(Path(out_dir) / name)
+        status = e["status"] + (" (cached)" if e.get("cached") else "")
+        rows.append(
+            (
+                name,
+                status,
+                str(e["attempts"]),
+                f(e.get("wall_s"), ".1f"),
+                f(h.get("test_acc"), ".4f"),
+                f(h.get("lss"), ".3f"),
+                f(h.get("ots"), ".4f"),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
+    return "\n".join(lines) + f"\n\n{len(result.tasks)} tasks: {counts}"
+
+
+def _csv(text: str, cast, flag: str):
+    try:
+        return tuple(cast(v.strip()) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{flag}: cannot read {text!r} as a comma-separated list") from None
+
+
+def _override(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set: expected KEY=VALUE, got {text!r}")
+    key, val = text.split("=", 1)
+    try:
+        return key.strip().replace("-", "_"), json.loads(val)
+    except json.JSONDecodeError:
+        return key.strip().replace("-", "_"), val
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m image_experiments.sweep",
+        description="Run a λ grid of image (or 2-D toy) runs, locally or on Ray; resumable.",
+        epilog="GRID is one of " + ", ".join(GRIDS) + ", or a .json/.toml grid file. See docs/reproduction.md.",
+    )
+    p.add_argument("grid", help="named grid or grid file")
+    p.add_argument("--out-dir", default=None, help="where the run folders go (default runs/images, runs/toy for toy)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local")
+    p.add_argument("--address", default=None, help="Ray cluster address (auto or host:port); default: a local one")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="profile of every task (image: smoke, cpu, full; toy: smoke, default, full); default: the grid's",
+    )
+    p.add_argument("--datasets", type=lambda t: _csv(t, str, "--datasets"), default=None)
+    p.add_argument("--archs", type=lambda t: _csv(t, str, "--archs"), default=None)
+    p.add_argument("--ks", type=lambda t: _csv(t, int, "--ks"), default=None)
+    p.add_argument("--wds", type=lambda t: _csv(t, float, "--wds"), default=None, help="comma-separated λ values")
+    p.add_argument("--seeds", type=lambda t: _csv(t, int, "--seeds"), default=None)
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a Config field in every task (repeatable), e.g. --set epochs=3",
+    )
+    p.add_argument("--max-attempts", type=int, default=3, help="attempts per task before it is recorded failed")
+    p.add_argument("--cpus-per-task", type=int, default=1, help="CPUs (torch threads) per task")
+    p.add_argument(
+        "--gpus-per-task", type=float, default=None, help="GPUs per Ray task (default 1 if the cluster has any)"
+    )
+    p.add_argument("--data-dir", default=None, help="data directory (default $OTFLOW_DATA or the user cache)")
+    p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
+    p.add_argument("--dry-run", action="store_true", help="list the tasks and whether each has a result; run nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.grid in GRIDS:
+            grid = GRIDS[args.grid]
+        elif args.grid.endswith((".json", ".toml")):
+            grid = load_grid(args.grid)
+        else:
+            raise ValueError(f"grid: expected one of {', '.join(GRIDS)} or a .json/.toml file, got {args.grid!r}")
+        changes = {
+            k: getattr(args, k)
+            for k in ("profile", "datasets", "archs", "ks", "wds", "seeds")
+            if getattr(args, k) is not None
+        }
+        if args.overrides:
+            changes["overrides"] = {**grid.overrides, **dict(args.overrides)}
+        if changes:
+            grid = Grid(**{**grid.to_dict(), **changes})
+        tasks = grid.tasks()
+        if args.max_attempts < 1:
+            raise ValueError(f"--max-attempts: expected a positive integer, got {args.max_attempts}")
+        if args.cpus_per_task < 1:
+            raise ValueError(f"--cpus-per-task: expected a positive integer, got {args.cpus_per_task}")
+    except (TypeError, ValueError) as err:
+        parser.error(str(err))
+    out_dir = Path(args.out_dir or ("runs/toy" if grid.kind == "toy" else "runs/images"))
+    if args.dry_run:
+        for t in tasks:
+            print(f"{t.name}  {result_status(out_dir / t.name) or 'no result'}")
+        print(f"{len(tasks)} tasks in grid {grid.name}; run folders under {out_dir}")
+        return 0
+    t0 = time.perf_counter()
+    try:
+        result = run_sweep(
+            tasks,
+            out_dir,
+            grid=grid.to_dict(),
+            backend=args.backend,
+            max_attempts=args.max_attempts,
+            cpus_per_task=args.cpus_per_task,
+            gpus_per_task=args.gpus_per_task,
+            address=args.address,
+            data_dir=args.data_dir,
+            download=not args.no_download,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; rerun the same command to resume (state in {out_dir}/sweep-{grid.name}.json)",
+            file=sys.stderr,
+        )
+        return 130
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(summary_table(result, out_dir))
+    print(f"manifest: {result.manifest_path}   ({time.perf_counter() - t0:.1f} s)")
+    if result.failed:
+        print(f"error: {len(result.failed)} task(s) failed; errors in {result.manifest_path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""Sweeps (image_experiments.sweep): task naming, skip/resume, bounded retries, local vs Ray.
+
+Most tests inject a tiny task function (a seeded numpy computation written as a run folder), so the
+engine is tested in milliseconds; one test runs the real ``smoke`` profile of image_experiments.run
+and one the toy grid through the command line. Ray tests skip when Ray is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from image_experiments import sweep
+from image_experiments.sweep import GRIDS, Grid, Task, result_status, run_sweep
+from otflow.runs import write_json
+
+# ----------------------------------------------------------------------------------------------
+# a tiny task: deterministic "metrics" from (seed, wd), written like an image run folder
+
+
+def fake_task(task: Task, run_dir: Path) -> dict:
+    p = task.params
+    attempt_file = run_dir / "attempts.txt"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    n = int(attempt_file.read_text()) + 1 if attempt_file.exists() else 1
+    attempt_file.write_text(str(n))
+    if p.get("fail") == "always":
+        raise ValueError(f"planted failure in {task.name}")
+    if p.get("fail") == "once" and n == 1:
+        raise RuntimeError(f"transient failure in {task.name}")
+    rng = np.random.default_rng([p["seed"], int(p["wd"] * 1e6)])
+    x = rng.standard_normal((64, 3))
+    result = {"status": "completed", "test": {"acc": float(np.mean(x[:, 0] > 0))},
+              "summary": {"lss_mean": float(1 + np.abs(x).mean()), "ots_mean": float(np.mean(x[:, 1] > 0))}}
+    write_json(run_dir / "config.json", p)
+    write_json(run_dir / "metrics.json", result)
+    return result
+
+
+def fake_tasks(n=4, extra=None) -> list[Task]:
+    tasks = []
+    for i in range(n):
+        params = {"seed": i % 2, "wd": [0.0, 1e-3][i // 2 % 2], "i": i}
+        params.update((extra or {}).get(i, {}))
+        tasks.append(Task(f"fake_{i}", "fake", params))
+    return tasks
+
+
+def manifest(result) -> dict:
+    return json.loads(Path(result.manifest_path).read_text())
+
+
+def metrics_of(out_dir: Path, tasks) -> dict:
+    return {t.name: json.loads((out_dir / t.name / "metrics.json").read_text()) for t in tasks}
+
+
+# ----------------------------------------------------------------------------------------------
+# grids and names
+
+
+def test_named_grids_have_the_spec_lambda_grids():
+    assert GRIDS["table4"].wds == (0.0, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.2)
+    assert GRIDS["table7"].wds == (0.0, 5e-4, 1e-3, 5e-3, 1e-2)
+    tasks = GRIDS["table4"].tasks()
+    assert len(tasks) == 9 * 2 * 3
+    names = [t.name for t in tasks]
+    assert len(set(names)) == len(names)
+    assert "cifar10_resnet_k1_wd0.01_seed0_cpu" in names
+    assert [t.name for t in GRIDS["table4"].tasks()] == names  # deterministic
+    assert len(GRIDS["mnist"].tasks()) == 4 * 2 * 2
+    assert len(GRIDS["table6"].tasks()) == 5 * 2 * 3
+
+
+def test_overrides_change_the_name_and_invalid_grids_raise(tmp_path):
+    g = Grid("g", datasets=("mnist",), wds=(1e-3,), seeds=(0,), profile="smoke")
+    plain = {t.name for t in g.tasks()}
+    over = {t.name for t in Grid(**{**g.to_dict(), "overrides": {"epochs": 1}}).tasks()}
+    assert plain == {"mnist_resnet_k1_wd0.001_seed0_smoke", "mnist_plain_k1_wd0.001_seed0_smoke"}
+    assert plain.isdisjoint(over) and all("_o" in n for n in over)
+    with pytest.raises(ValueError, match="wds"):
+        Grid("g", wds=(-1.0,))
+    with pytest.raises(ValueError, match="profile cpu"):
+        Grid("g", ks=(4,), profile="cpu").tasks()
+    with pytest.raises(ValueError, match="set by the grid"):
+        Grid("g", datasets=("mnist",), profile="smoke", overrides={"seed": 3}).tasks()
+    (tmp_path / "bad.toml").write_text('name = "x"\nlambdas = [0.1]\n')
+    with pytest.raises(ValueError, match="unknown field"):
+        sweep.load_grid(tmp_path / "bad.toml")
+
+
+def test_grid_file_toml_and_json(tmp_path):
+    (tmp_path / "g.toml").write_text('profile = "smoke"\ndatasets = ["mnist"]\nwds = [0.0, 1e-3]\nseeds = [0, 1]\n'
+                                     "[overrides]\nepochs = 1\n")
+    g = sweep.load_grid(tmp_path / "g.toml")
+    assert g.name == "g" and g.overrides == {"epochs": 1} and len(g.tasks()) == 2 * 2 * 2
+    (tmp_path / "h.json").write_text(json.dumps({"name": "h", "kind": "toy", "datasets": ["gaussian"],
+                                                 "wds": [0.0], "seeds": [0], "profile": "smoke"}))
+    assert [t.name for t in sweep.load_grid(tmp_path / "h.json").tasks()] == ["toy_gaussian_wd0_seed0_smoke"]
+
+
+# ----------------------------------------------------------------------------------------------
+# the engine, local backend
+
+
+def test_local_sweep_runs_skips_and_writes_a_manifest(tmp_path):
+    tasks = fake_tasks(4)
+    res = run_sweep(tasks, tmp_path, grid="t", task_fn=fake_task, progress=False)
+    assert res.counts == {"completed": 4}
+    doc = manifest(res)
+    assert doc["format"] == 1 and doc["counts"] == {"completed": 4}
+    assert all(e["attempts"] == 1 and not e["cached"] for e in doc["tasks"].values())
+    # a second run finds every result and runs nothing
+    calls = []
+    res2 = run_sweep(tasks, tmp_path, grid="t", task_fn=lambda t, d: calls.append(t.name), progress=False)
+    assert calls == [] and all(e["cached"] and e["status"] == "completed" for e in res2.tasks.values())
+    table = sweep.summary_table(res2, tmp_path)
+    assert "fake_3" in table and "4 tasks: 4 completed" in table
+
+
+def test_failing_task_is_retried_then_recorded_while_others_finish(tmp_path):
+    tasks = fake_tasks(4, {1: {"fail": "always"}, 2: {"fail": "once"}})
+    res = run_sweep(tasks, tmp_path, grid="t", task_fn=fake_task, max_attempts=3, progress=False)
+    e = res.tasks
+    assert e["fake_1"]["status"] == "failed" and e["fake_1"]["attempts"] == 3
+    assert [r["attempt"] for r in e["fake_1"]["errors"]] == [1, 2, 3]
+    assert e["fake_1"]["errors"][0]["error"] == "ValueError: planted failure in fake_1"
+    assert e["fake_2"]["status"] == "completed" and e["fake_2"]["attempts"] == 2
+    assert e["fake_2"]["errors"][0]["error"].startswith("RuntimeError: transient")
+    assert e["fake_0"]["status"] == e["fake_3"]["status"] == "completed"
+    assert res.failed == ["fake_1"]
+    assert manifest(res)["tasks"]["fake_1"]["status"] == "failed"
+    assert result_status(tmp_path / "fake_1") is None
+
+
+def test_task_without_result_counts_as_failed_attempt(tmp_path):
+    res = run_sweep(fake_tasks(1), tmp_path, grid="t", task_fn=lambda t, d: {"status": "running"},
+                    max_attempts=2, progress=False)
+    e = res.tasks["fake_0"]
+    assert e["status"] == "failed" and e["attempts"] == 2 and "without a result" in e["errors"][0]["error"]
+
+
+class Interrupt:
+    """Runs fake_task but raises KeyboardInterrupt when it reaches task ``at`` (a simulated Ctrl-C/kill)."""
+
+    def __init__(self, at: str):
+        self.at, self.calls = at, []
+
+    def __call__(self, task, run_dir):
+        self.calls.append(task.name)
+        if task.name == self.at:
+            raise KeyboardInterrupt
+        return fake_task(task, run_dir)
+
+
+def test_interrupted_sweep_resumes_with_only_the_missing_tasks(tmp_path):
+    tasks = fake_tasks(5)
+    first = Interrupt(at="fake_2")
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(tasks, tmp_path, grid="t", task_fn=first, progress=False)
+    doc = json.loads((tmp_path / "sweep-t.json").read_text())
+    assert [doc["tasks"][t.name]["status"] for t in tasks] == ["completed", "completed", "interrupted", "pending",
+                                                                 "pending"]
+    second = Interrupt(at="none")
+    res = run_sweep(tasks, tmp_path, grid="t", task_fn=second, progress=False)
+    assert second.calls == ["fake_2", "fake_3", "fake_4"]
+    assert res.counts == {"completed": 5}
+    assert [res.tasks[t.name]["cached"] for t in tasks] == [True, True, False, False, False]
+    assert res.tasks["fake_2"]["attempts_before"] == 1
+    # the resumed sweep's results equal those of one uninterrupted sweep
+    run_sweep(tasks, tmp_path / "clean", grid="t", task_fn=fake_task, progress=False)
+    assert metrics_of(tmp_path, tasks) == metrics_of(tmp_path / "clean", tasks)
+
+
+def test_bad_arguments_raise(tmp_path):
+    with pytest.raises(ValueError, match="backend"):
+        run_sweep(fake_tasks(1), tmp_path, backend="dask")
+    with pytest.raises(ValueError, match="max_attempts"):
+        run_sweep(fake_tasks(1), tmp_path, max_attempts=0)
+    with pytest.raises(ValueError, match="repeated"):
+        run_sweep(fake_tasks(1) * 2, tmp_path)
+
+
+def test_cli_errors_are_clean(capsys):
+    for argv, msg in [(["nogrid"], "expected one of table4"), (["mnist", "--wds", "x"], "--wds"),
+                      (["table6", "--profile", "cpu"], "K=4 needs a GPU"), (["mnist", "--set", "epochs"], "KEY=VALUE"),
+                      (["mnist", "--backend", "dask"], "invalid choice"),
+                      (["mnist", "--max-attempts", "0"], "--max-attempts")]:
+        with pytest.raises(SystemExit) as exc:
+            sweep.main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err
+
+
+def test_cli_toy_grid_end_to_end(tmp_path, capsys):
+    argv = ["toy", "--profile", "smoke", "--datasets", "gaussian", "--wds", "0,0.01", "--seeds", "0",
+            "--out-dir", str(tmp_path), "--quiet"]
+    assert sweep.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2 tasks: 2 completed" in out
+    recs = json.loads((tmp_path / "toy_gaussian_wd0.01_seed0_smoke" / "metrics.json").read_text())
+    assert {r["net"] for r in recs} == {"residual", "plain"} and {r["lam"] for r in recs} == {0.01}
+    assert sweep.main(argv) == 0  # second time: everything cached
+    assert "(cached)" in capsys.readouterr().out
+    assert sweep.main(argv + ["--dry-run"]) == 0
+    assert "toy_gaussian_wd0_seed0_smoke  completed" in capsys.readouterr().out
+
+
+def test_real_smoke_grid_end_to_end(tmp_path, real_data_dir):
+    """Two image runs of the real smoke profile through the sweep; the folder holds image_experiments.run's layout."""
+    grid = Grid("smoke", datasets=("mnist",), wds=(1e-3,), seeds=(0,), profile="smoke")
+    res = run_sweep(grid.tasks(), tmp_path, grid=grid.to_dict(), data_dir=str(real_data_dir), download=False,
+                    progress=False)
+    assert res.counts == {"completed": 2}, res.tasks
+    for name in res.tasks:
+        rdir = tmp_path / name
+        assert {"config.json", "metrics.json", "history.json", "arrays.npz", "environment.json"} <= {
+            p.name for p in rdir.iterdir()}
+        cfg = json.loads((rdir / "config.json").read_text())
+        assert cfg["threads"] == 1 and cfg["run_dir"] == str(rdir) and cfg["profile"] == "smoke"
+
+
+# ----------------------------------------------------------------------------------------------
+# Ray
+
+
+def test_ray_local_cluster_matches_local_backend(tmp_path):
+    """A local Ray cluster started by the sweep gives the same results, retries and failures as local."""
+    pytest.importorskip("ray")
+    tasks = fake_tasks(6, {1: {"fail": "always"}, 2: {"fail": "once"}})
+    local = run_sweep(tasks, tmp_path / "local", grid="t", task_fn=fake_task, max_attempts=2, progress=False)
+    ray_res = run_sweep(tasks, tmp_path / "ray", grid="t", backend="ray", task_fn=fake_task, max_attempts=2,
+                        cpus_per_task=1, progress=False)
+    assert manifest(ray_res)["backend"] == "ray"
+    for name in local.tasks:
+        a, b = local.tasks[name], ray_res.tasks[name]
+        assert (a["status"], a["attempts"]) == (b["status"], b["attempts"]), name
+        assert [e["error"] for e in a["errors"]] == [e["error"] for e in b["errors"]], name
+    done = [t for t in tasks if local.tasks[t.name]["status"] == "completed"]
+    assert len(done) == 5
+    assert metrics_of(tmp_path / "local", done) == metrics_of(tmp_path / "ray", done)
+    import ray
+
+    assert not ray.is_initialized()  # the sweep shut down the cluster it started
+
+
+@pytest.mark.slow
+def test_ray_real_smoke_runs_equal_local(tmp_path, real_data_dir):
+    """The real smoke profile on Ray gives the same numbers as on the local backend (1 thread each)."""
+    pytest.importorskip("ray")
+    grid = Grid("smoke", datasets=("mnist",), wds=(1e-3,), seeds=(0,), profile="smoke")
+    kw = dict(grid=grid.to_dict(), data_dir=str(real_data_dir), download=False, progress=False)
+    run_sweep(grid.tasks(), tmp_path / "local", **kw)
+    res = run_sweep(grid.tasks(), tmp_path / "ray", backend="ray", **kw)
+    assert res.counts == {"completed": 2}, res.tasks
+    for name in res.tasks:
+        a, b = (json.loads((tmp_path / d / name / "metrics.json").read_text()) for d in ("local", "ray"))
+        assert a["test"] == b["test"] and a["summary"] == b["summary"] and a["ablation"] == b["ablation"]
+
+
+def test_ray_backend_without_ray_gives_a_clean_error(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kw):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("no ray")
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(RuntimeError, match="Ray is not installed"):
+        run_sweep(fake_tasks(1), tmp_path, backend="ray", task_fn=fake_task, progress=False)
+    assert os.path.exists(tmp_path / "sweep-custom.json")
