@@ -1,0 +1,155 @@
+"""Figures of a saved run folder (never retrains; STYLE 16).
+
+    python -m image_experiments.figures runs/images/mnist_resnet_k1_wd0.001_seed0_cpu
+
+Writes ``figures/`` in the run folder: ``training.png`` (loss, accuracy and probe LSS/LSR per
+epoch), ``tracks_stage<k>.png`` (random 2-D projections of a few tracks per class, Figs. 3/4),
+``segments.png`` (segment-length proportions, Tables 2-3), ``robustness.png`` (accuracy vs ε and
+variation rate per layer, Fig. 9) and ``ablation.png`` (accuracy vs units replaced per block, Fig. 8).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["make_figures", "main"]
+
+
+def _save(fig, path: Path) -> None:
+    import io
+
+    from otflow.runs import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def make_figures(run_dir) -> list[Path]:
+    """Draw every figure the saved results allow; returns the written paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rdir = Path(run_dir)
+    metrics = json.loads((rdir / "metrics.json").read_text())
+    history = json.loads((rdir / "history.json").read_text())
+    arrays = np.load(rdir / "arrays.npz")
+    title = metrics.get("name", rdir.name)
+    out = rdir / "figures"
+    written = []
+
+    # training curves
+    ep = [h["epoch"] for h in history if h["epoch"] > 0]
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.5))
+    ax[0].plot(ep, [h["train_loss"] for h in history if h["epoch"] > 0], label="train (running)")
+    ax[0].plot([h["epoch"] for h in history], [h["probe_loss"] for h in history], label="probe (test)")
+    ax[0].set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax[1].plot(ep, [h["train_acc"] for h in history if h["epoch"] > 0], label="train (running)")
+    ax[1].plot([h["epoch"] for h in history], [h["probe_acc"] for h in history], label="probe (test)")
+    ax[1].set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    lss = arrays["history_probe_lss"]
+    lsr = arrays["history_probe_lsr"]
+    for k in range(lss.shape[1]):
+        ax[2].plot(arrays["history_epoch"], lss[:, k], label=f"LSS stage {k + 1}")
+        ax[2].plot(arrays["history_epoch"], lsr[:, k], "--", label=f"LSR stage {k + 1}")
+    ax[2].set(xlabel="epoch", title="probe LSS / LSR", yscale="log")
+    for a in ax:
+        a.legend(fontsize=7)
+    fig.suptitle(title)
+    written.append(out / "training.png")
+    _save(fig, written[-1])
+    plt.close(fig)
+
+    # track projections
+    labels = arrays["projection_labels"]
+    cmap = plt.get_cmap("tab10" if labels.max() < 10 else "tab20")
+    k = 1
+    while f"stage{k}_projection" in arrays:
+        proj = arrays[f"stage{k}_projection"]
+        fig, ax = plt.subplots(figsize=(5, 5))
+        for tr, c in zip(proj, labels):
+            col = cmap(int(c) % cmap.N)
+            ax.plot(tr[:, 0], tr[:, 1], "-", color=col, lw=0.7, alpha=0.8)
+            ax.plot(tr[0, 0], tr[0, 1], "o", color=col, ms=2)
+            ax.plot(tr[-1, 0], tr[-1, 1], "s", color=col, ms=3)
+        st = metrics["stages"][k - 1]
+        ax.set_title(
+            f"stage {k} {tuple(st['shape'])}: LSS {st.get('lss', float('nan')):.2f}, "
+            f"OTS {st.get('ots', float('nan')):.3f}\n(random 2-D projection; o start, ■ end)",
+            fontsize=9,
+        )
+        written.append(out / f"tracks_stage{k}.png")
+        _save(fig, written[-1])
+        plt.close(fig)
+        k += 1
+
+    # segment proportions
+    stages = metrics["stages"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for st in stages:
+        if "segment_proportions" in st:
+            p = st["segment_proportions"]
+            ax.plot(range(1, len(p) + 1), p, "o-", label=f"stage {st['stage']}")
+    ax.set(xlabel="segment l", ylabel="mean share of track length", title=f"segment proportions: {title}")
+    ax.legend(fontsize=7)
+    written.append(out / "segments.png")
+    _save(fig, written[-1])
+    plt.close(fig)
+
+    rob = metrics.get("robustness")
+    if rob:
+        fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
+        ax[0].plot(rob["eps"], rob["noise_acc"], "o-", label="Gaussian noise")
+        ax[0].plot(rob["eps"], rob["fgsm_acc"], "s-", label="FGSM")
+        ax[0].set(xlabel="ε (pixels in [0, 1])", ylabel="test accuracy", title="robustness")
+        ax[0].legend()
+        layers = np.arange(len(rob["layers"]))
+        ax[1].plot(layers, rob["noise_variation"][-1], "o-", label=f"noise ε={rob['eps'][-1]}")
+        ax[1].plot(layers, rob["fgsm_variation"][-1], "s-", label=f"FGSM ε={rob['eps'][-1]}")
+        ax[1].set_xticks(layers, rob["layers"], rotation=90, fontsize=6)
+        ax[1].set(ylabel="variation rate (35)", title="per-layer variation rate")
+        ax[1].legend()
+        written.append(out / "robustness.png")
+        _save(fig, written[-1])
+        plt.close(fig)
+
+    abl = metrics.get("ablation")
+    if abl:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        acc = np.asarray(abl["acc"])
+        for b, name in enumerate(abl["blocks"]):
+            ax.plot(abl["fracs"], acc[b], "o-", lw=0.8, ms=2, label=name)
+        ax.set(
+            xlabel="fraction of units replaced (most important first)",
+            ylabel="test accuracy",
+            title=f"unit ablation: {title}",
+        )
+        ax.legend(fontsize=5, ncol=2)
+        written.append(out / "ablation.png")
+        _save(fig, written[-1])
+        plt.close(fig)
+    return written
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        print("usage: python -m image_experiments.figures RUN_DIR [RUN_DIR ...]", file=sys.stderr)
+        return 2
+    for d in argv:
+        if not (Path(d) / "metrics.json").exists():
+            print(f"error: {d} is not a run folder (no metrics.json)", file=sys.stderr)
+            return 1
+        for p in make_figures(d):
+            print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

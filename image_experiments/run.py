@@ -1,0 +1,727 @@
+"""Train one image network and measure it as a transport map (SPEC §5-§7, Tables 1-7, Figs. 3-9).
+
+Command (one configuration; every Config field is a ``--flag``, see docs/images.md)::
+
+    python -m image_experiments.run --dataset cifar10 --arch resnet --k 4 --wd 5e-4 --seed 0 --profile full
+    python -m image_experiments.run --dataset mnist --arch plain --wd 1e-3 --profile cpu
+
+Profiles: ``smoke`` (seconds, a few hundred images; used by the tests), ``cpu`` (full MNIST or
+CIFAR K=1 training set, fewer epochs; about an hour per run on two idle cores), ``full`` (the
+paper's settings: 200 epochs, m = 10,000; meant for a GPU). Rerunning the same command resumes from
+the last checkpoint and gives the same final numbers as an uninterrupted run (CPU).
+
+Measured on this project's 2-core CPU (see docs/images.md for the numbers and loads): training runs
+at roughly 150-230 images/s for MNIST, 60-140 for CIFAR K=1 and about 2 for CIFAR K=4; headline
+metrics of a run are in its ``metrics.json``.
+
+``run(cfg) -> dict`` computes and writes the run folder and makes no figures;
+:mod:`image_experiments.figures` draws them from the saved folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from image_experiments import analysis
+from image_experiments.data import DATASETS, DataError, ImageData, load_dataset
+from image_experiments.models import build_model
+from otflow.runs import atomic_write_bytes, environment_info, save_npz, seed_everything, write_json
+
+__all__ = ["Config", "profile_config", "run", "main", "run_dir_for", "RunError"]
+
+PROFILES = ("smoke", "cpu", "full")
+EPS_GRID = tuple(round(0.01 * i, 2) for i in range(11))
+ABLATION_FRACS = (0.0, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+# fields that say where things are or how they are shown; they do not change the numbers
+_NON_SEMANTIC = ("data_dir", "download", "out_dir", "run_dir", "progress", "threads")
+
+
+class RunError(RuntimeError):
+    """A run cannot start as configured (the CLI prints the message and exits non-zero)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """All hyper-parameters of one run. Defaults are the ``full`` profile (SPEC §6 recipe)."""
+
+    dataset: str = "cifar10"  # mnist | cifar10 | cifar100
+    arch: str = "resnet"  # resnet | plain
+    k: int = 1  # number of stages: 1 (MNIST, CIFAR) or 4 (CIFAR)
+    wd: float = 5e-4  # weight decay λ on all parameters (PyTorch convention, SPEC §8.7)
+    seed: int = 0
+    profile: str = "full"
+    # training (SPEC §6 [U] defaults)
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    bn: bool = True  # False: blocks are exactly W2 σ(W1 x)
+    width: int | None = None  # first-stage width; None = Table 1
+    depth: int | None = None  # blocks per stage; None = Table 1
+    augment: bool = True  # CIFAR random crop (pad 4) + horizontal flip; MNIST never
+    n_train: int | None = None  # first n training images; None = all
+    n_test: int | None = None  # first n test images for accuracy; None = all available
+    # measurements
+    probe_n: int = 1000  # fixed probe set (first test images) for per-epoch LSS/LSR
+    ots_m: int = 10_000  # test images for the final stage metrics and OTS (capped at what is there)
+    lss_eps: float = 0.0  # zero-length segments are dropped from LSS (SPEC §5 eps option)
+    nulls: bool = True  # OTS null baselines
+    gaussian_reg: float = 1e-3  # ridge of the Gaussian map, relative to the mean variance
+    gaussian_max_dim: int = 8192
+    robust: bool = True
+    robust_n: int = 1000
+    eps_grid: tuple[float, ...] = EPS_GRID
+    ablation: bool = True
+    ablation_n: int = 1000  # test images
+    ablation_importance_n: int = 1000  # training images that rank the units
+    ablation_fracs: tuple[float, ...] = ABLATION_FRACS
+    plot_per_class: int = 10
+    eval_batch: int = 250
+    # where and how
+    device: str = "auto"  # auto | cpu | cuda | cuda:0 ...
+    threads: int = 0  # torch CPU threads for this run; 0 = leave as is
+    data_dir: str | None = None  # None: $OTFLOW_DATA or ~/.cache/otflow
+    download: bool = True
+    out_dir: str = "runs/images"
+    run_dir: str | None = None  # None: <out_dir>/<name derived from the config>
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset: expected one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        if self.arch not in ("resnet", "plain"):
+            raise ValueError(f"arch: expected resnet or plain, got {self.arch!r}")
+        if self.k not in (1, 4) or (self.dataset == "mnist" and self.k != 1):
+            raise ValueError(f"k: expected 1 (MNIST, CIFAR) or 4 (CIFAR only), got {self.k!r} for {self.dataset}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile: expected one of {', '.join(PROFILES)}, got {self.profile!r}")
+        for name in ("epochs", "batch_size", "probe_n", "ots_m", "robust_n", "ablation_n", "ablation_importance_n"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+        for name in ("n_train", "n_test", "width", "depth"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name}: expected a positive integer or None, got {v!r}")
+        if self.ots_m < 2:
+            raise ValueError(f"ots_m: expected at least 2, got {self.ots_m}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
+        if not (self.wd >= 0 and math.isfinite(self.wd)):
+            raise ValueError(f"wd: expected a non-negative number, got {self.wd!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum: expected a value in [0, 1), got {self.momentum!r}")
+        if any(not 0 <= f <= 1 for f in self.ablation_fracs):
+            raise ValueError(f"ablation_fracs: expected fractions in [0, 1], got {self.ablation_fracs}")
+        if any(e < 0 for e in self.eps_grid):
+            raise ValueError(f"eps_grid: expected non-negative values, got {self.eps_grid}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed: expected a non-negative integer, got {self.seed!r}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}_{self.arch}_k{self.k}_wd{self.wd:g}_seed{self.seed}_{self.profile}"
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["eps_grid"] = list(self.eps_grid)
+        d["ablation_fracs"] = list(self.ablation_fracs)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Config:
+        d = dict(d)
+        for key in ("eps_grid", "ablation_fracs"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def profile_config(profile: str = "full", dataset: str = "cifar10", arch: str = "resnet", k: int = 1, **overrides):
+    """The Config of a profile for ``dataset``/``arch``/``k``, with ``overrides`` applied last."""
+    base = {"profile": profile, "dataset": dataset, "arch": arch, "k": k, "wd": 1e-3 if dataset == "mnist" else 5e-4}
+    if profile == "smoke":
+        base.update(
+            epochs=2,
+            batch_size=32,
+            n_train=96,
+            n_test=64,
+            probe_n=32,
+            ots_m=64,
+            robust_n=32,
+            eps_grid=(0.0, 0.1),
+            ablation_n=32,
+            ablation_importance_n=32,
+            ablation_fracs=(0.0, 0.5),
+            plot_per_class=2,
+            eval_batch=64,
+            progress=False,
+        )
+        if k == 4:
+            base["width"] = 8  # K=4 at full width trains at ~2 images/s on two CPU cores
+    elif profile == "cpu":
+        if k == 4:
+            raise ValueError(
+                "profile cpu covers MNIST and CIFAR K=1; K=4 needs a GPU (--profile full) or --profile smoke"
+            )
+        base.update(epochs=10 if dataset == "mnist" else 8, robust_n=1000, ablation_n=1000)
+    elif profile != "full":
+        raise ValueError(f"profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
+    base.update(overrides)
+    return Config(**base)
+
+
+def run_dir_for(cfg: Config) -> Path:
+    return Path(cfg.run_dir) if cfg.run_dir else Path(cfg.out_dir) / cfg.name
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _pick_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RunError(f"device: {spec} requested but CUDA is not available")
+    return dev
+
+
+_DATA_CACHE: dict = {}
+
+
+def _data(cfg: Config) -> ImageData:
+    from image_experiments.data import resolve_data_dir
+
+    key = (cfg.dataset, str(resolve_data_dir(cfg.data_dir)))
+    if key not in _DATA_CACHE:
+        _DATA_CACHE.clear()
+        _DATA_CACHE[key] = load_dataset(cfg.dataset, cfg.data_dir, download=cfg.download, progress=cfg.progress)
+    return _DATA_CACHE[key]
+
+
+def _channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images in [0, 1] units (float64, over all pixels)."""
+    c = x.shape[1]
+    flat = x.transpose(0, 1).reshape(c, -1).double() / 255.0
+    return flat.mean(1).tolist(), flat.std(1, unbiased=False).tolist()
+
+
+def _augment(xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random crop with zero padding 4 and horizontal flip, per sample, drawn from ``gen`` (CPU)."""
+    n, _, h, w = xb.shape
+    pad = F.pad(xb, (4, 4, 4, 4))
+    oy = torch.randint(0, 9, (n,), generator=gen).to(xb.device)
+    ox = torch.randint(0, 9, (n,), generator=gen).to(xb.device)
+    flip = (torch.rand(n, generator=gen) < 0.5).to(xb.device)
+    rows = (oy[:, None] + torch.arange(h, device=xb.device))[:, :, None]
+    cols = (ox[:, None] + torch.arange(w, device=xb.device))[:, None, :]
+    cols = torch.where(flip[:, None, None], ox[:, None, None] + (w - 1) - torch.arange(w, device=xb.device), cols)
+    idx = torch.arange(n, device=xb.device)[:, None, None]
+    return pad.permute(0, 2, 3, 1)[idx, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """Data order and augmentation of one epoch depend on (seed, epoch) only, so resuming is exact."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def _write_status(rdir: Path, status: str, **extra) -> None:
+    path = rdir / "metrics.json"
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc.update(status=status, **extra)
+    write_json(path, doc)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+
+
+def _train_epoch(model, opt, data, cfg, epoch, dev, amp, channels_last, bar_desc) -> dict:
+    from tqdm.auto import tqdm
+
+    x, y = data
+    n = len(x)
+    gen = _epoch_generator(cfg.seed, epoch)
+    perm = torch.randperm(n, generator=gen)
+    model.train()
+    bs = cfg.batch_size
+    starts = [s for s in range(0, n, bs) if min(s + bs, n) - s > 1]  # BatchNorm needs 2 samples
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+    correct = torch.zeros((), dtype=torch.int64, device=dev)
+    seen = 0
+    t0 = time.perf_counter()
+    bar = tqdm(starts, desc=bar_desc, leave=False, disable=not cfg.progress, unit="batch")
+    diverged = False
+    for i, s in enumerate(bar):
+        idx = perm[s : s + bs]
+        xb = analysis.to_float(x[idx.to(x.device)], dev)
+        yb = y[idx.to(y.device)].to(dev)
+        if cfg.augment and cfg.dataset != "mnist":
+            xb = _augment(xb, gen)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(xb)
+            loss = F.cross_entropy(out.float(), yb)
+        if not torch.isfinite(loss):
+            diverged = True
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach() * len(yb)
+        correct += (out.argmax(1) == yb).sum()
+        seen += len(yb)
+        if cfg.progress and (i % 10 == 0 or i == len(starts) - 1):
+            el = time.perf_counter() - t0
+            bar.set_postfix(
+                loss=f"{float(loss_sum) / seen:.3f}", acc=f"{int(correct) / seen:.3f}", img_s=f"{seen / el:.0f}"
+            )
+    bar.close()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    el = time.perf_counter() - t0
+    return {
+        "train_loss": float(loss_sum) / max(seen, 1),
+        "train_acc": int(correct) / max(seen, 1),
+        "images": seen,
+        "train_s": el,
+        "img_per_s": seen / el if el > 0 else None,
+        "diverged": diverged,
+    }
+
+
+def _probe_record(model, xp, yp, cfg) -> dict:
+    t0 = time.perf_counter()
+    rec = analysis.probe(model, xp, yp, chunk=cfg.eval_batch, lss_eps=cfg.lss_eps)
+    return {
+        "probe_loss": rec["loss"],
+        "probe_acc": rec["acc"],
+        "probe_stages": rec["stages"],
+        "probe_s": time.perf_counter() - t0,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# the run
+
+
+def run(cfg: Config, *, on_epoch_end=None) -> dict:
+    """Train (or resume) the configured network, measure it, write the run folder, return the results.
+
+    Parameters
+    ----------
+    cfg : Config
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(record)`` with each epoch's history record (e.g. to report to a
+        sweep scheduler). An exception raised there (or a Ctrl-C) stops the run after that
+        epoch's checkpoint; rerunning resumes.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json`` (see docs/images.md), with ``status`` one of
+        ``completed``, ``diverged`` (non-finite loss; training stopped) or ``failed``.
+    """
+    rdir = run_dir_for(cfg)
+    rdir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = rdir / "checkpoint.pt"
+    semantic = {k: v for k, v in cfg.to_dict().items() if k not in _NON_SEMANTIC}
+    cfg_path = rdir / "config.json"
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        old_sem = {k: v for k, v in old.items() if k not in _NON_SEMANTIC}
+        if old_sem != semantic:
+            diff = sorted(k for k in set(old_sem) | set(semantic) if old_sem.get(k) != semantic.get(k))
+            raise RunError(
+                f"run folder {rdir} holds a run with a different config ({', '.join(diff)} differ); "
+                "use another --run-dir or --out-dir, or delete the folder"
+            )
+        metrics_path = rdir / "metrics.json"
+        if metrics_path.exists():
+            prev = json.loads(metrics_path.read_text())
+            if prev.get("status") in ("completed", "diverged"):
+                return prev
+    write_json(cfg_path, cfg.to_dict())
+
+    old_threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _run(cfg, rdir, ckpt_path, on_epoch_end)
+    except KeyboardInterrupt:
+        _write_status(rdir, "interrupted")
+        raise
+    except (DataError, RunError):
+        raise
+    except Exception as err:
+        _write_status(rdir, "failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
+        raise
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _run(cfg: Config, rdir: Path, ckpt_path: Path, on_epoch_end) -> dict:
+    dev = _pick_device(cfg.device)
+    amp = dev.type == "cuda"
+    channels_last = dev.type == "cuda" and cfg.dataset != "mnist"
+    data = _data(cfg)
+    n_train = min(cfg.n_train or len(data.x_train), len(data.x_train))
+    n_test = min(cfg.n_test or len(data.x_test), len(data.x_test))
+    x_train, y_train = data.x_train[:n_train], data.y_train[:n_train]
+    x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
+    probe_n = min(cfg.probe_n, n_test)
+    ots_m = min(cfg.ots_m, n_test)
+    mean, std = _channel_stats(x_train)
+    env = environment_info(dev)
+    env["amp"] = "bf16 autocast" if amp else None
+    env["channels_last"] = channels_last
+    write_json(rdir / "environment.json", env)
+    data_info = {
+        "dataset": cfg.dataset,
+        "root": str(data.root),
+        "n_train": n_train,
+        "train_images": f"first {n_train:,} of {len(data.x_train):,} training images",
+        "n_test": n_test,
+        "test_images": data.describe_test(n_test),
+        "probe": f"first {probe_n:,} test images",
+        "ots_m": ots_m,
+        "ots_images": f"first {ots_m:,} test images"
+        + (" (capped at the test images used)" if ots_m < cfg.ots_m else ""),
+        "channel_mean": mean,
+        "channel_std": std,
+    }
+
+    def fresh_model():
+        seed_everything(cfg.seed)
+        m = build_model(
+            cfg.dataset,
+            cfg.arch,
+            cfg.k,
+            n_classes=data.n_classes,
+            bn=cfg.bn,
+            width=cfg.width,
+            depth=cfg.depth,
+            mean=mean,
+            std=std,
+        ).to(dev)
+        return m.to(memory_format=torch.channels_last) if channels_last else m
+
+    model = fresh_model()
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if dev.type == "cuda":
+        x_train_d, y_train_d = x_train.to(dev), y_train.to(dev)
+    else:
+        x_train_d, y_train_d = x_train, y_train
+    xp, yp = x_test[:probe_n], y_test[:probe_n]
+
+    history: list[dict] = []
+    start_epoch = 1
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        if dev.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], dev)
+        history = state["history"]
+        start_epoch = state["epoch"] + 1
+    else:
+        rec = {"epoch": 0, "lr": cfg.lr, **_probe_record(model, xp, yp, cfg)}
+        history.append(rec)
+    _write_status(rdir, "running", epochs_completed=start_epoch - 1)
+
+    status = "completed"
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        lr = opt.param_groups[0]["lr"]
+        tr = _train_epoch(
+            model, opt, (x_train_d, y_train_d), cfg, epoch, dev, amp, channels_last, f"epoch {epoch}/{cfg.epochs}"
+        )
+        if tr.pop("diverged"):
+            status = "diverged"
+            history.append({"epoch": epoch, "lr": lr, **tr, "diverged": True})
+            write_json(rdir / "history.json", history)
+            result = {
+                "status": "diverged",
+                "epochs_completed": epoch - 1,
+                "diverged_at_epoch": epoch,
+                "data": data_info,
+                "device": str(dev),
+                "message": f"non-finite training loss in epoch {epoch}; training stopped",
+            }
+            write_json(rdir / "metrics.json", result)
+            return result
+        sched.step()
+        rec = {"epoch": epoch, "lr": lr, **tr, **_probe_record(model, xp, yp, cfg)}
+        history.append(rec)
+        _save_checkpoint(
+            ckpt_path,
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+                "epoch": epoch,
+                "history": history,
+                "config": cfg.to_dict(),
+            },
+        )
+        write_json(rdir / "history.json", history)
+        _write_status(rdir, "running", epochs_completed=epoch)
+        if cfg.progress:
+            st = rec["probe_stages"]
+            lss = "/".join(f"{s['lss']:.2f}" if s["lss"] is not None else "-" for s in st)
+            print(
+                f"epoch {epoch}/{cfg.epochs}: loss {rec['train_loss']:.4f} acc {rec['train_acc']:.4f} "
+                f"probe acc {rec['probe_acc']:.4f} LSS {lss} ({rec['img_per_s']:.0f} img/s)",
+                file=sys.stderr,
+                flush=True,
+            )
+        if on_epoch_end is not None:
+            on_epoch_end(rec)
+    write_json(rdir / "history.json", history)
+
+    # ---- after training ---------------------------------------------------------------------
+    timing = {}
+    t0 = time.perf_counter()
+    test_loss, test_acc = analysis.evaluate(model, x_test, y_test, batch=cfg.eval_batch, autocast=amp)
+    train_eval = analysis.evaluate(
+        model, x_train[: min(n_train, 10_000)], y_train[: min(n_train, 10_000)], batch=cfg.eval_batch, autocast=amp
+    )
+    timing["evaluate_s"] = time.perf_counter() - t0
+
+    arrays: dict[str, np.ndarray] = {}
+    t0 = time.perf_counter()
+    xm = x_test[:ots_m]
+    stages = analysis.stage_metrics(model, xm, chunk=cfg.eval_batch, lss_eps=cfg.lss_eps)
+    timing["stage_metrics_s"] = time.perf_counter() - t0
+    if cfg.nulls:
+        t0 = time.perf_counter()
+        untrained = analysis.stage_metrics(fresh_model(), xm, chunk=cfg.eval_batch, lss_eps=cfg.lss_eps)
+        for k, (st, un) in enumerate(zip(stages, untrained)):
+            nulls = analysis.ots_nulls(
+                st["x0"],
+                st["xL"],
+                rng=cfg.seed + k,
+                gaussian_reg=cfg.gaussian_reg,
+                gaussian_max_dim=cfg.gaussian_max_dim,
+            )
+            nulls["untrained"] = {key: un.get(key) for key in ("ots", "ot_cost_gap", "lss", "lsr", "energy_ratio")}
+            st["null"] = nulls
+        timing["nulls_s"] = time.perf_counter() - t0
+    for k, st in enumerate(stages):
+        for key, arr in st.pop("arrays").items():
+            arrays[f"stage{k + 1}_{key}"] = arr
+        st.pop("x0")
+        st.pop("xL")
+
+    summary = {}
+    for key in ("lss", "lsr", "ots", "ot_cost_gap", "energy_ratio"):
+        vals = [s.get(key) for s in stages]
+        if all(v is not None for v in vals):
+            summary[f"{key}_mean"] = float(np.mean(vals))
+            summary[f"{key}_std"] = float(np.std(vals))  # population std over stages (SPEC §5)
+    if cfg.nulls:
+        for null in ("untrained", "shuffled_displacement", "gaussian_linear"):
+            vals = [s["null"][null].get("ots") for s in stages]
+            if all(v is not None for v in vals):
+                summary[f"ots_null_{null}_mean"] = float(np.mean(vals))
+
+    robust = None
+    if cfg.robust:
+        t0 = time.perf_counter()
+        rn = min(cfg.robust_n, n_test)
+        robust = analysis.robustness(model, x_test[:rn], y_test[:rn], cfg.eps_grid, seed=cfg.seed, chunk=cfg.eval_batch)
+        arrays["robust_eps"] = np.asarray(robust["eps"])
+        for key in ("noise_acc", "fgsm_acc", "noise_variation", "fgsm_variation"):
+            arrays[f"robust_{key}"] = np.asarray(robust[key])
+        timing["robustness_s"] = time.perf_counter() - t0
+
+    ablation = None
+    if cfg.ablation:
+        t0 = time.perf_counter()
+        an = min(cfg.ablation_n, n_test)
+        ai = min(cfg.ablation_importance_n, n_train)
+        ablation = analysis.unit_ablation(
+            model,
+            x_train[:ai],
+            y_train[:ai],
+            x_test[:an],
+            y_test[:an],
+            cfg.ablation_fracs,
+            data.n_classes,
+            chunk=cfg.eval_batch,
+        )
+        arrays["ablation_fracs"] = np.asarray(ablation["fracs"])
+        arrays["ablation_units"] = np.asarray(ablation["units"])
+        arrays["ablation_acc"] = np.asarray(ablation["acc"])
+        timing["ablation_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    sel = analysis.select_per_class(y_test, cfg.plot_per_class, data.n_classes)
+    for k, proj in enumerate(analysis.track_projection(model, x_test[sel], seed=cfg.seed)):
+        arrays[f"stage{k + 1}_projection"] = proj.astype(np.float32)
+    arrays["projection_labels"] = y_test[sel].numpy()
+    arrays["projection_index"] = sel
+    # per-epoch probe curves, also in history.json
+    arrays["history_epoch"] = np.array([h["epoch"] for h in history])
+    arrays["history_probe_lss"] = np.array(
+        [[np.nan if s["lss"] is None else s["lss"] for s in h["probe_stages"]] for h in history]
+    )
+    arrays["history_probe_lsr"] = np.array(
+        [[np.nan if s["lsr"] is None else s["lsr"] for s in h["probe_stages"]] for h in history]
+    )
+    timing["projection_s"] = time.perf_counter() - t0
+    save_npz(rdir / "arrays.npz", **arrays)
+
+    train_recs = [h for h in history if h["epoch"] > 0]
+    last = train_recs[-1]
+    result = {
+        "status": status,
+        "epochs_completed": cfg.epochs,
+        "name": cfg.name,
+        "data": data_info,
+        "device": str(dev),
+        "amp": env["amp"],
+        "channels_last": channels_last,
+        "final_epoch": {"train_loss": last["train_loss"], "train_acc": last["train_acc"]},
+        "train": {"loss": train_eval[0], "acc": train_eval[1], "n": min(n_train, 10_000)},
+        "test": {"loss": test_loss, "acc": test_acc, "n": n_test},
+        "img_per_s": float(np.mean([h["img_per_s"] for h in train_recs])),
+        "train_s": float(sum(h["train_s"] for h in train_recs)),
+        "probe_s": float(sum(h["probe_s"] for h in history)),
+        "summary": summary,
+        "stages": stages,
+        "robustness": robust,
+        "ablation": ablation,
+        "timing": timing,
+    }
+    write_json(rdir / "metrics.json", result)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# command line
+
+
+def _parse_value(f: dataclasses.Field, text: str):
+    name = f.name
+    typ = str(f.type)
+    try:
+        if typ.startswith("tuple"):
+            return tuple(float(v) for v in text.split(",") if v.strip())
+        if "None" in typ and text.lower() in ("none", ""):
+            return None
+        if typ.startswith("int"):
+            return int(text)
+        if typ.startswith("float"):
+            return float(text)
+        return text
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--{name.replace('_', '-')}: cannot read {text!r} as {typ}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m image_experiments.run",
+        description="Train one image network (SPEC Table 1) and measure its tracks, OTS, robustness and ablation.",
+        epilog="Every Config field is an option (--dataset, --arch, --k, --wd, --seed, --epochs, ...); "
+        "a profile sets the defaults and explicit options override them. See docs/images.md.",
+    )
+    p.add_argument("--profile", choices=PROFILES, default="full")
+    p.add_argument("--no-figures", action="store_true", help="do not draw figures after the run")
+    for f in fields(Config):
+        if f.name == "profile":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in (bool, "bool"):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif f.name in ("dataset",):
+            p.add_argument(flag, choices=DATASETS, default=None)
+        elif f.name == "arch":
+            p.add_argument(flag, choices=("resnet", "plain"), default=None)
+        else:
+            p.add_argument(flag, type=lambda t, f=f: _parse_value(f, t), default=None, metavar=f.name.upper())
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("profile", "no_figures")}
+    try:
+        cfg = profile_config(
+            args.profile,
+            given.pop("dataset", "cifar10"),
+            given.pop("arch", "resnet"),
+            given.pop("k", 1),
+            **given,
+        )
+    except (TypeError, ValueError) as err:
+        parser.error(str(err))
+    try:
+        result = run(cfg)
+    except (DataError, RunError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            f"interrupted; rerun the same command to resume from {run_dir_for(cfg) / 'checkpoint.pt'}", file=sys.stderr
+        )
+        return 130
+    except Exception as err:  # recorded in metrics.json with the traceback
+        print(
+            f"error: run failed: {type(err).__name__}: {err} (traceback in {run_dir_for(cfg) / 'metrics.json'})",
+            file=sys.stderr,
+        )
+        return 1
+    rdir = run_dir_for(cfg)
+    if not args.no_figures and result.get("status") == "completed":
+        from image_experiments.figures import make_figures
+
+        make_figures(rdir)
+    print(_summary_line(result, rdir))
+    return 0 if result.get("status") == "completed" else 2
+
+
+def _summary_line(r: dict, rdir: Path) -> str:
+    if r.get("status") != "completed":
+        return f"{rdir}: status {r.get('status')}: {r.get('message', r.get('error', ''))}"
+    s = r["summary"]
+    return (
+        f"{rdir}: test acc {r['test']['acc']:.4f} ({r['data']['test_images']}), "
+        f"LSS {s.get('lss_mean', float('nan')):.3f}, LSR {s.get('lsr_mean', float('nan')):.3f}, "
+        f"OTS {s.get('ots_mean', float('nan')):.4f} (m={r['data']['ots_m']}), "
+        f"{r['img_per_s']:.0f} img/s on {r['device']}"
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

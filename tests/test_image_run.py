@@ -1,0 +1,259 @@
+"""image_experiments.run: smoke runs end to end, exact resume, divergence, CLI errors, figures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import otflow
+from image_experiments import analysis
+from image_experiments.data import load_dataset
+from image_experiments.figures import make_figures
+from image_experiments.models import build_model
+from image_experiments.run import Config, main, profile_config, run
+
+from .test_image_data import _fake_cifar
+
+
+def _smoke(tmp_path, real_data_dir, dataset="mnist", arch="resnet", k=1, **kw):
+    kw.setdefault("threads", 1)
+    return profile_config("smoke", dataset, arch, k, data_dir=str(real_data_dir), out_dir=str(tmp_path), **kw)
+
+
+def _check_completed(res, cfg):
+    assert res["status"] == "completed", res
+    assert 0 <= res["test"]["acc"] <= 1 and np.isfinite(res["test"]["loss"])
+    n_stages = 4 if cfg.k == 4 else 1
+    assert len(res["stages"]) == n_stages
+    for st in res["stages"]:
+        assert st["lss"] >= 1 and st["lsr"] >= 1 and 0 <= st["ots"] <= 1
+        assert st["m"] == min(cfg.ots_m, cfg.n_test)
+        np.testing.assert_allclose(sum(st["segment_proportions"]), 1.0, rtol=1e-9)
+        assert st["energy_ratio"] >= 1 - 1e-9  # SPEC (12): energy >= W2^2
+        assert set(st["null"]) == {"untrained", "shuffled_displacement", "gaussian_linear"}
+    rob = res["robustness"]
+    assert len(rob["noise_acc"]) == len(cfg.eps_grid) and len(rob["layers"]) == len(rob["fgsm_variation"][0])
+    np.testing.assert_allclose(rob["noise_variation"][0], 0.0, atol=0)  # eps = 0 changes nothing
+    assert np.asarray(res["ablation"]["acc"]).shape == (sum(st["n_blocks"] for st in res["stages"]), 2)
+
+
+def _check_folder(rdir):
+    for f in ("config.json", "environment.json", "history.json", "metrics.json", "arrays.npz", "checkpoint.pt"):
+        assert (rdir / f).is_file(), f
+    env = json.loads((rdir / "environment.json").read_text())
+    assert env["device"] == "cpu" and "torch" in env["packages"] and "git_revision" in env
+
+
+@pytest.mark.parametrize(
+    "dataset,arch,k",
+    [
+        ("mnist", "resnet", 1),
+        ("mnist", "plain", 1),
+        ("cifar10", "resnet", 1),
+        pytest.param("cifar10", "plain", 1, marks=pytest.mark.slow),
+        ("cifar10", "resnet", 4),
+        pytest.param("cifar10", "plain", 4, marks=pytest.mark.slow),
+    ],
+)
+def test_smoke_run_end_to_end(tmp_path, real_data_dir, dataset, arch, k):
+    cfg = _smoke(tmp_path, real_data_dir, dataset, arch, k)
+    res = run(cfg)
+    _check_completed(res, cfg)
+    rdir = tmp_path / cfg.name
+    _check_folder(rdir)
+    assert "first 64" in res["data"]["test_images"]
+    if dataset == "cifar10":
+        assert "only the first 1,000" in res["data"]["test_images"]
+    hist = json.loads((rdir / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [0, 1, 2]
+    assert all(len(h["probe_stages"]) == len(res["stages"]) for h in hist)
+
+
+@pytest.mark.slow
+def test_smoke_run_k4_full_width(tmp_path, real_data_dir):
+    cfg = _smoke(tmp_path, real_data_dir, "cifar10", "resnet", 4, width=None, n_train=32, epochs=1)
+    _check_completed(run(cfg), cfg)
+
+
+def test_smoke_run_cifar100_official_format(tmp_path):
+    # the CIFAR-100 path (official pickle format, 100 classes) end to end; the measurements that
+    # do not depend on the data set are covered by the CIFAR-10 and MNIST runs
+    _fake_cifar(tmp_path / "data", "cifar100", sizes=(96,), n_test=64)
+    cfg = profile_config(
+        "smoke",
+        "cifar100",
+        "plain",
+        1,
+        data_dir=str(tmp_path / "data"),
+        out_dir=str(tmp_path),
+        threads=1,
+        nulls=False,
+        robust=False,
+        ablation=False,
+    )
+    res = run(cfg)
+    assert res["status"] == "completed" and res["robustness"] is None and res["ablation"] is None
+    assert res["data"]["test_images"].startswith("test = first 64 images")
+    (st,) = res["stages"]
+    assert st["shape"] == [32, 16, 16] and st["n_blocks"] == 10 and 0 <= st["ots"] <= 1 and st["lss"] >= 1
+    labels = np.load(tmp_path / cfg.name / "arrays.npz")["projection_labels"]
+    assert labels.max() >= 10  # the 100-class labels reach the run
+
+
+def test_resume_after_interruption_is_exact(tmp_path, real_data_dir):
+    kw = dict(epochs=3, nulls=False, robust=False, ablation=False)
+    ref = run(_smoke(tmp_path / "a", real_data_dir, **kw))
+
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def stop_after_first(rec):
+        if rec["epoch"] == 1:
+            raise Stop
+
+    cfg = _smoke(tmp_path / "b", real_data_dir, **kw)
+    with pytest.raises(Stop):
+        run(cfg, on_epoch_end=stop_after_first)
+    rdir = tmp_path / "b" / cfg.name
+    assert json.loads((rdir / "metrics.json").read_text())["status"] == "interrupted"
+    assert torch.load(rdir / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    res = run(cfg)
+    for key in ("final_epoch", "train", "test", "summary", "stages"):
+        assert res[key] == ref[key], key
+    a = torch.load(tmp_path / "a" / cfg.name / "checkpoint.pt", weights_only=False)
+    b = torch.load(rdir / "checkpoint.pt", weights_only=False)
+    for name, t in a["model"].items():
+        torch.testing.assert_close(b["model"][name], t, rtol=0, atol=0)
+    strip = [{k: v for k, v in h.items() if not k.endswith("_s") and k != "img_per_s"} for h in a["history"]]
+    assert strip == [{k: v for k, v in h.items() if not k.endswith("_s") and k != "img_per_s"} for h in b["history"]]
+    # a completed run is not redone
+    assert run(cfg)["test"] == res["test"]
+
+
+def test_config_change_in_same_folder_is_refused(tmp_path, real_data_dir):
+    from image_experiments.run import RunError
+
+    cfg = _smoke(tmp_path, real_data_dir, epochs=1, nulls=False, robust=False, ablation=False)
+    run(cfg)
+    with pytest.raises(RunError, match="lr"):
+        run(Config.from_dict({**cfg.to_dict(), "lr": 0.5, "run_dir": str(tmp_path / cfg.name)}))
+
+
+def test_diverging_run_records_status(tmp_path, real_data_dir):
+    cfg = _smoke(tmp_path, real_data_dir, lr=1e12, epochs=2)
+    res = run(cfg)
+    assert res["status"] == "diverged" and res["diverged_at_epoch"] in (1, 2)
+    saved = json.loads((tmp_path / cfg.name / "metrics.json").read_text())
+    assert saved["status"] == "diverged"
+
+
+def test_stage_metrics_match_track_report(real_data_dir):
+    d = load_dataset("mnist", real_data_dir, download=False)
+    torch.manual_seed(0)
+    model = build_model("mnist", "plain", 1, n_classes=10)
+    x = d.x_test[:50]
+    (st,) = analysis.stage_metrics(model, x, chunk=16)
+    # the same chunks as stage_metrics, so that the float32 forward passes are identical
+    tracks = np.concatenate(
+        [otflow.record_tracks(model, analysis.to_float(x[s : s + 16]), model.stages)[0] for s in range(0, 50, 16)]
+    )
+    rep = otflow.track_report(tracks, eps=0.0)
+    keys = ("lss", "lsr", "transport_energy", "displacement_sq", "w2_squared", "energy_ratio", "ots", "ot_cost_gap")
+    for key in keys:
+        np.testing.assert_allclose(st[key], getattr(rep, key), rtol=1e-10, atol=1e-12, err_msg=key)
+    np.testing.assert_allclose(st["segment_proportions"], rep.segment_proportions, rtol=1e-10)
+
+
+def test_gaussian_null_in_span_coordinates_equals_full_space():
+    rng = np.random.default_rng(0)
+    x0 = rng.normal(size=(12, 40))
+    xl = x0 @ rng.normal(size=(40, 40)) * 0.3 + 1.0
+    z0, zl = analysis._span_coordinates(x0, xl)
+    assert z0.shape[1] <= 24
+    np.testing.assert_allclose(otflow.pairwise_sq_dists(z0, zl), otflow.pairwise_sq_dists(x0, xl), rtol=1e-9, atol=1e-9)
+    reg = 0.1
+    full = otflow.empirical_gaussian_map(x0, xl, reg=reg)
+    span = otflow.empirical_gaussian_map(z0, zl, reg=reg)
+    # the map in span coordinates is the full map restricted to the span (isometry)
+    np.testing.assert_allclose(
+        otflow.pairwise_sq_dists(full(x0), xl), otflow.pairwise_sq_dists(span(z0), zl), rtol=1e-7, atol=1e-8
+    )
+    nulls = analysis.ots_nulls(x0, xl, rng=0, gaussian_reg=1e-3)
+    assert nulls["gaussian_linear"]["ots"] == 1.0  # positive control: a linear OT map pairs optimally
+
+
+def test_figures_from_saved_run(tmp_path, real_data_dir):
+    cfg = _smoke(tmp_path, real_data_dir, epochs=1)
+    run(cfg)
+    written = make_figures(tmp_path / cfg.name)
+    names = sorted(p.name for p in written)
+    assert names == ["ablation.png", "robustness.png", "segments.png", "tracks_stage1.png", "training.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_cli_errors_are_clean(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--dataset", "mnist", "--k", "4"])
+    assert info.value.code == 2 and "k: expected 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["--dataset", "imagenet"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["--epochs", "many"])
+    assert info.value.code == 2 and "epochs" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    code = main(
+        [
+            "--profile",
+            "smoke",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(empty),
+            "--no-download",
+            "--out-dir",
+            str(tmp_path / "runs"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: cifar10 not found") and "by hand" in err and "Traceback" not in err
+
+
+def test_cli_smoke_run_and_overrides(tmp_path, real_data_dir, capsys):
+    code = main(
+        [
+            "--profile",
+            "smoke",
+            "--dataset",
+            "mnist",
+            "--arch",
+            "plain",
+            "--wd",
+            "1e-2",
+            "--seed",
+            "3",
+            "--epochs",
+            "1",
+            "--no-nulls",
+            "--no-ablation",
+            "--no-robust",
+            "--eps-grid",
+            "0,0.2",
+            "--threads",
+            "2",
+            "--data-dir",
+            str(real_data_dir),
+            "--out-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    rdir = tmp_path / "mnist_plain_k1_wd0.01_seed3_smoke"
+    cfg = Config.from_dict(json.loads((rdir / "config.json").read_text()))
+    assert (cfg.wd, cfg.seed, cfg.epochs, cfg.nulls, cfg.ablation, cfg.robust) == (0.01, 3, 1, False, False, False)
+    assert cfg.eps_grid == (0.0, 0.2)
+    assert (rdir / "figures" / "training.png").is_file()
+    assert "test acc" in capsys.readouterr().out
