@@ -58,11 +58,17 @@ def metrics_of(out_dir: Path, tasks) -> dict:
     return {t.name: json.loads((out_dir / t.name / "metrics.json").read_text()) for t in tasks}
 
 
+@pytest.fixture
+def image_run():
+    """Image grids build image_experiments.run's Config (issue 4)."""
+    return pytest.importorskip("image_experiments.run", reason="image_experiments.run not in this checkout")
+
+
 # ----------------------------------------------------------------------------------------------
 # grids and names
 
 
-def test_named_grids_have_the_spec_lambda_grids():
+def test_named_grids_have_the_spec_lambda_grids(image_run):
     assert GRIDS["table4"].wds == (0.0, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.2)
     assert GRIDS["table7"].wds == (0.0, 5e-4, 1e-3, 5e-3, 1e-2)
     tasks = GRIDS["table4"].tasks()
@@ -75,7 +81,7 @@ def test_named_grids_have_the_spec_lambda_grids():
     assert len(GRIDS["table6"].tasks()) == 5 * 2 * 3
 
 
-def test_overrides_change_the_name_and_invalid_grids_raise(tmp_path):
+def test_overrides_change_the_name_and_invalid_grids_raise(tmp_path, image_run):
     g = Grid("g", datasets=("mnist",), wds=(1e-3,), seeds=(0,), profile="smoke")
     plain = {t.name for t in g.tasks()}
     over = {t.name for t in Grid(**{**g.to_dict(), "overrides": {"epochs": 1}}).tasks()}
@@ -92,7 +98,7 @@ def test_overrides_change_the_name_and_invalid_grids_raise(tmp_path):
         sweep.load_grid(tmp_path / "bad.toml")
 
 
-def test_grid_file_toml_and_json(tmp_path):
+def test_grid_file_toml_and_json(tmp_path, image_run):
     (tmp_path / "g.toml").write_text('profile = "smoke"\ndatasets = ["mnist"]\nwds = [0.0, 1e-3]\nseeds = [0, 1]\n'
                                      "[overrides]\nepochs = 1\n")
     g = sweep.load_grid(tmp_path / "g.toml")
@@ -184,7 +190,7 @@ def test_bad_arguments_raise(tmp_path):
         run_sweep(fake_tasks(1) * 2, tmp_path)
 
 
-def test_cli_errors_are_clean(capsys):
+def test_cli_errors_are_clean(capsys, image_run):
     for argv, msg in [(["nogrid"], "expected one of table4"), (["mnist", "--wds", "x"], "--wds"),
                       (["table6", "--profile", "cpu"], "K=4 needs a GPU"), (["mnist", "--set", "epochs"], "KEY=VALUE"),
                       (["mnist", "--backend", "dask"], "invalid choice"),
@@ -210,7 +216,7 @@ def test_cli_toy_grid_end_to_end(tmp_path, capsys):
     assert "toy_gaussian_wd0_seed0_smoke  completed" in capsys.readouterr().out
 
 
-def test_real_smoke_grid_end_to_end(tmp_path, real_data_dir):
+def test_real_smoke_grid_end_to_end(tmp_path, real_data_dir, image_run):
     """Two image runs of the real smoke profile through the sweep; the folder holds image_experiments.run's layout."""
     grid = Grid("smoke", datasets=("mnist",), wds=(1e-3,), seeds=(0,), profile="smoke")
     res = run_sweep(grid.tasks(), tmp_path, grid=grid.to_dict(), data_dir=str(real_data_dir), download=False,
@@ -249,7 +255,7 @@ def test_ray_local_cluster_matches_local_backend(tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_real_smoke_runs_equal_local(tmp_path, real_data_dir):
+def test_ray_real_smoke_runs_equal_local(tmp_path, real_data_dir, image_run):
     """The real smoke profile on Ray gives the same numbers as on the local backend (1 thread each)."""
     pytest.importorskip("ray")
     grid = Grid("smoke", datasets=("mnist",), wds=(1e-3,), seeds=(0,), profile="smoke")
