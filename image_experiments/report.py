@@ -523,8 +523,10 @@ def correlations(runs: list[dict]) -> list[dict]:
 
 def _slug(s: dict) -> str:
     f = s["fields"]
-    return f"{f['dataset']}_k{f['k']}_{f['profile']}" + ("" if s["title"].endswith(f["profile"]) else
-                                                        f"_{abs(hash(s['title'])) % 10**6:06d}")
+    import hashlib
+
+    suffix = "" if s["title"].endswith(f["profile"]) else "_" + hashlib.sha1(s["title"].encode()).hexdigest()[:8]
+    return f"{f['dataset']}_k{f['k']}_{f['profile']}{suffix}"
 
 
 def _pick_lambda(s: dict, want: float = 5e-2) -> float | None:
