@@ -88,6 +88,30 @@ def test_resume_skips_done_runs_and_redoes_missing_ones(smoke_run, tmp_path):
         run(Config.smoke(steps=41, **SMOKE), out, resume=True, progress=False)
 
 
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_runs_and_resume_completes_the_study(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "toy_experiments.gaussians", "--smoke", "--quiet", "--figures", "false",
+           "--steps", "400", "--out", str(out)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not list((out / "runs").glob("*.json")) and time.time() - t0 < 240:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=240)
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+    n_done = len(list((out / "runs").glob("*.json")))
+    total = len(planned_runs(Config.smoke(steps=400)))
+    assert 1 <= n_done < total
+    p = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stderr
+    assert len(list((out / "runs").glob("*.json"))) == total
+
+
 def test_main_smoke_prints_table_verdicts_and_draws_figures(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["--smoke", "--quiet", "--out", str(out), "--tasks", "gaussian", "--steps", "20"])

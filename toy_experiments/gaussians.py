@@ -40,7 +40,9 @@ import dataclasses
 import io
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,7 +205,8 @@ def _evaluate_model(net, k: int, meta: dict, truth, problem, pairs, cfg: Config,
     rec = dict(meta)
     rec["train_loss"] = float(train_loss)
     rec.update(evaluate_tracks(tracks, tx=truth.tx, y=truth.y, target_var=truth.target_var,
-                               w2_floor=truth.w2_floor or 0.0, pairs=pairs))
+                               w2_floor=truth.w2_floor or 0.0, w2_source_target=truth.w2_source_target,
+                               pairs=pairs))
     xl = tracks[:, -1]
     if problem.is_transport:
         rec["task_loss"] = rec["w2_to_target"]
@@ -259,10 +262,12 @@ def _prepare_folder(cfg: Config, out: Path, resume: bool) -> None:
     write_json(cfg_file, cfg.to_dict())
 
 
-def run(cfg: Config, out, *, resume: bool = False, progress: bool = True) -> list[dict]:
+def run(cfg: Config, out, *, resume: bool = False, progress: bool = True, stop=None) -> list[dict]:
     """Train and evaluate every planned run, writing each run's results as it finishes.
 
-    Returns the records of all runs (loaded from disk for those already done). No plotting.
+    Returns the records of all runs (loaded from disk for those already done). No plotting. When
+    ``stop()`` becomes True, the study ends with ``KeyboardInterrupt`` at the next training step or
+    before the next evaluation; every run evaluated so far is on disk.
     """
     import torch
     from tqdm import tqdm
@@ -284,7 +289,7 @@ def run(cfg: Config, out, *, resume: bool = False, progress: bool = True) -> lis
         total=sum(cfg.steps + len(g) for g in todo), disable=not progress, unit="it", desc="gaussians",
         dynamic_ncols=True, leave=True,
     )
-    truths, problems = {}, {}
+    truths, problems, timings = {}, {}, []
     t0 = time.perf_counter()
     try:
         for group in todo:
@@ -301,28 +306,36 @@ def run(cfg: Config, out, *, resume: bool = False, progress: bool = True) -> lis
                     "w2_floor": t.w2_floor, "map_floor_uvp": t.map_floor,
                 })
             problem, truth = problems[task], truths[task]
+            t_group = time.perf_counter()
             bar.set_description(f"{task} L={group[0]['n_blocks']} w={group[0]['width']}: training {len(group)} nets")
             net, losses = train_group(
                 problem, [r["net"] == "residual" for r in group], [r["lam"] for r in group],
                 [r["seed"] for r in group], n_blocks=group[0]["n_blocks"], width=group[0]["width"], bias=cfg.bias,
                 init=cfg.init, steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, device=cfg.device, progress=bar.update,
+                stop=stop,
             )
+            t_train = time.perf_counter()
             pairs = np.random.default_rng([cfg.eval_seed, 1]).integers(0, cfg.n_eval, size=(cfg.n_pairs, 2))
             pairs = pairs[pairs[:, 0] != pairs[:, 1]]
             bar.set_description(f"{task} L={group[0]['n_blocks']} w={group[0]['width']}: evaluating")
             for k, meta in enumerate(group):
+                if stop is not None and stop():
+                    raise KeyboardInterrupt
                 if meta["id"] not in done:
                     _evaluate_model(net, k, meta, truth, problem, pairs, cfg, out, losses[k])
                     done.add(meta["id"])
                 bar.update(1)
+            t_eval = time.perf_counter()
+            timings.append({"task": task, "n_blocks": group[0]["n_blocks"], "width": group[0]["width"],
+                            "n_models": len(group), "train_s": t_train - t_group, "eval_s": t_eval - t_train})
     finally:
         bar.close()
     records = [json.loads((out / "runs" / f"{r['id']}.json").read_text()) for r in plan]
-    _write_summary(cfg, out, records, time.perf_counter() - t0)
+    _write_summary(cfg, out, records, time.perf_counter() - t0, timings)
     return records
 
 
-def _write_summary(cfg: Config, out: Path, records: list[dict], seconds: float) -> None:
+def _write_summary(cfg: Config, out: Path, records: list[dict], seconds: float, timings: list[dict]) -> None:
     from otflow.runs import write_json, write_text
     from toy_experiments.summary import format_table, summarise, verdicts
 
@@ -342,7 +355,8 @@ def _write_summary(cfg: Config, out: Path, records: list[dict], seconds: float) 
     rows = summarise(records)
     lines = verdicts(grid)
     table = format_table(rows, cfg.fit_rules())
-    write_json(out / "summary.json", {"rows": rows, "verdicts": lines, "train_eval_seconds": seconds})
+    write_json(out / "summary.json",
+               {"rows": rows, "verdicts": lines, "train_eval_seconds": seconds, "group_timings": timings})
     write_text(out / "table.txt", table + "\n\nVerdicts (default grid):\n" + "\n".join(lines) + "\n")
 
 
@@ -426,8 +440,18 @@ def main(argv=None) -> int:
     if args.resume and not args.out:
         parser.error("--resume needs --out (the run folder to finish)")
     t0 = time.perf_counter()
+    stopping = []
+
+    def on_sigint(signum, frame):
+        if stopping:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        stopping.append(True)
+        print("\nstopping at the next safe point (Ctrl-C again to stop at once) ...", file=sys.stderr)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
     try:
-        records = run(cfg, out, resume=args.resume, progress=not args.quiet)
+        records = run(cfg, out, resume=args.resume, progress=not args.quiet, stop=lambda: bool(stopping))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -436,6 +460,9 @@ def main(argv=None) -> int:
         print(f"\ninterrupted: {n} completed run(s) saved in {out}; finish with --out {out} --resume",
               file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
     print((out / "table.txt").read_text())
     bad = [r["id"] for r in records if r["nonfinite"]]
     if bad:

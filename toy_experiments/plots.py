@@ -86,10 +86,9 @@ def _tracks_figure(folder, cfg, records, task):
                 tracks, outputs = z["tracks"], z["outputs"]
             # the window is set by the exact problem; tracks that wander further are clipped
             ref = np.concatenate([truth["x"], truth.get("y", outputs), truth.get("tx", truth["x"])])
-            lo, hi = ref.min(0), ref.max(0)
-            pad = 0.15 * (hi - lo).max()
-            ax.set_xlim(lo[0] - pad, hi[0] + pad)
-            ax.set_ylim(lo[1] - pad, hi[1] + pad)
+            mid, half = (ref.min(0) + ref.max(0)) / 2, 0.575 * (ref.max(0) - ref.min(0)).max()
+            ax.set_xlim(mid[0] - half, mid[0] + half)
+            ax.set_ylim(mid[1] - half, mid[1] + half)
             n = len(tracks)
             tx = _exact_targets(truth, outputs.astype(np.float64))[:n]
             geo = otflow.geodesic_tracks(truth["x"][:n], tx, tracks.shape[1] - 1, sigma=np.arange(n))
@@ -101,7 +100,7 @@ def _tracks_figure(folder, cfg, records, task):
             ax.scatter(tracks[:, -1, 0], tracks[:, -1, 1], s=5, color=_COLORS[net], zorder=3)
             fit = "fit" if r["fit"] else "NOT fit"
             ax.set_title(f"{net} λ={lam:g}\nLSS {r['lss']:.2f} OTS {r['ots']:.2f} {fit}", fontsize=8)
-            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_aspect("equal", adjustable="box")
             ax.tick_params(labelsize=7)
     fig.suptitle(f"{task}: tracks (colour) over the exact OT geodesic (grey), seed {cfg['seeds'][0]}", fontsize=10)
     fig.tight_layout()

@@ -26,6 +26,7 @@ import numpy as np
 import ot
 
 import otflow
+from toy_experiments.evaluation import w2_squared_simplex
 
 __all__ = ["TASKS", "Problem", "Truth", "make_problem", "ground_truth", "sample_stratified"]
 
@@ -164,7 +165,7 @@ def ground_truth(problem: Problem, n: int, *, seed: int, oversample: int = 8) ->
         tx=tx,
         y=y,
         target_var=var,
-        w2_source_target=otflow.w2_squared(x, y),
-        w2_floor=otflow.w2_squared(y2, y),
+        w2_source_target=w2_squared_simplex(x, y),
+        w2_floor=w2_squared_simplex(y2, y),
         map_floor=map_floor,
     )

@@ -44,8 +44,12 @@ def train_group(
     lr: float,
     device: str = "cpu",
     progress=None,
+    stop=None,
 ) -> tuple[BatchedNets, np.ndarray]:
     """Train one model per entry of ``residual``/``lambdas``/``seeds`` (equal lengths).
+
+    ``progress(1)`` is called after every step; when ``stop()`` returns True the training ends by
+    raising ``KeyboardInterrupt`` between two steps.
 
     Returns the trained stack (on the CPU) and each model's final training loss (n_models,), the
     mean over the last 5 % of steps, without the penalty.
@@ -64,6 +68,8 @@ def train_group(
     loss_sum = torch.zeros(net.n_models, dtype=torch.float64)
     n_models = net.n_models
     for step in range(steps):
+        if stop is not None and stop():
+            raise KeyboardInterrupt
         xs, labels, ys = [], [], []
         for rng in rngs:
             x, lab = problem.sample_source(batch, rng, stratified=problem.is_transport)
