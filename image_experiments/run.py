@@ -77,7 +77,7 @@ class Config:
     # measurements
     probe_n: int = 1000  # fixed probe set (first test images) for per-epoch LSS/LSR
     ots_m: int = 10_000  # test images for the final stage metrics and OTS (capped at what is there)
-    lss_eps: float = 0.0  # zero-length segments are dropped from LSS (SPEC §5 eps option)
+    lss_eps: float | None = 0.0  # drop exactly-zero segments from LSS; None: raise (SPEC §5)
     nulls: bool = True  # OTS null baselines
     gaussian_reg: float = 1e-3  # ridge of the Gaussian map, relative to the mean variance
     gaussian_max_dim: int = 8192
@@ -494,15 +494,14 @@ def _run(cfg: Config, rdir: Path, ckpt_path: Path, on_epoch_end) -> dict:
         )
         write_json(rdir / "history.json", history)
         _write_status(rdir, "running", epochs_completed=epoch)
-        if cfg.progress:
-            st = rec["probe_stages"]
-            lss = "/".join(f"{s['lss']:.2f}" if s["lss"] is not None else "-" for s in st)
-            print(
-                f"epoch {epoch}/{cfg.epochs}: loss {rec['train_loss']:.4f} acc {rec['train_acc']:.4f} "
-                f"probe acc {rec['probe_acc']:.4f} LSS {lss} ({rec['img_per_s']:.0f} img/s)",
-                file=sys.stderr,
-                flush=True,
-            )
+        # one line per epoch on stderr, also without progress bars (logs of background runs)
+        lss = "/".join(f"{s['lss']:.2f}" if s["lss"] is not None else "-" for s in rec["probe_stages"])
+        print(
+            f"{cfg.name} epoch {epoch}/{cfg.epochs}: loss {rec['train_loss']:.4f} acc {rec['train_acc']:.4f} "
+            f"probe acc {rec['probe_acc']:.4f} LSS {lss} ({rec['img_per_s']:.0f} img/s)",
+            file=sys.stderr,
+            flush=True,
+        )
         if on_epoch_end is not None:
             on_epoch_end(rec)
     write_json(rdir / "history.json", history)
