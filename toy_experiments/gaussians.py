@@ -306,6 +306,9 @@ def run(cfg: Config, out, *, resume: bool = False, progress: bool = True, stop=N
                     "w2_floor": t.w2_floor, "map_floor_uvp": t.map_floor,
                 })
             problem, truth = problems[task], truths[task]
+            # again before every group: otflow's compiled (numba, OpenMP) solver can reset the OpenMP
+            # thread count that torch uses, which made later groups train several times slower
+            torch.set_num_threads(cfg.threads)
             t_group = time.perf_counter()
             bar.set_description(f"{task} L={group[0]['n_blocks']} w={group[0]['width']}: training {len(group)} nets")
             net, losses = train_group(
