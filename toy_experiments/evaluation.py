@@ -149,6 +149,6 @@ def energy_bound_fields(weights, tracks, *, residual: bool, lifted: bool) -> dic
         "bound_frobenius": eb.frobenius,
         "bound_penalty_form": eb.penalty_form,
         "bound_constant_term": eb.constant_term,
-        "weight_penalty": eb.penalty,
+        "bound_weight_penalty": eb.penalty,
         "energy_within_bounds": bool(energy <= eb.spectral * (1 + 1e-9) + 1e-12),
     }

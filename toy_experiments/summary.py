@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import numpy as np
 
-__all__ = ["TABLE_METRICS", "summarise", "verdicts", "format_table"]
+__all__ = ["TABLE_METRICS", "BOUND_METRICS", "summarise", "verdicts", "format_table"]
 
 # (key, column title, format); "fit" is handled apart
 TABLE_METRICS = (
@@ -27,8 +27,14 @@ TABLE_METRICS = (
 )
 
 
-def _arch(r: dict) -> str:
-    return f"L={r['n_blocks']} width={r['width']}"
+# measured energy next to the right-hand sides of SPEC (13)-(16) (see toy_experiments.evaluation)
+BOUND_METRICS = (
+    ("transport_energy", "energy", ".3g"),
+    ("bound_spectral", "(13)/(15) spec", ".3g"),
+    ("bound_frobenius", "(13)/(15) Frob", ".3g"),
+    ("bound_penalty_form", "(14)/(16)", ".3g"),
+    ("bound_weight_penalty", "Σ‖W1‖²+‖W2‖²", ".3g"),
+)
 
 
 def summarise(records: list[dict]) -> list[dict]:
@@ -43,7 +49,9 @@ def summarise(records: list[dict]) -> list[dict]:
     for (task, n_blocks, width, lam, net), rs in order:
         row = {"task": task, "n_blocks": n_blocks, "width": width, "lam": lam, "net": net, "n": len(rs)}
         row["n_fit"] = int(sum(bool(r["fit"]) for r in rs))
-        for key, _, _ in TABLE_METRICS + (("transport_energy", "", ""), ("w2_in_out", "", "")):
+        row["bound_form"] = rs[0].get("bound_form")
+        row["n_within_bounds"] = int(sum(bool(r.get("energy_within_bounds")) for r in rs))
+        for key, _, _ in TABLE_METRICS + BOUND_METRICS + (("w2_in_out", "", ""),):
             vals = [r[key] for r in rs if r.get(key) is not None]
             if vals:
                 row[key] = float(np.mean(vals))
@@ -116,4 +124,14 @@ def format_table(rows: list[dict], fit_rules: dict[str, str]) -> str:
         for row in rs:
             cells = " ".join(f"{_cell(row, k, f):>15}" for k, _, f in cols)
             out.append(f"{row['lam']:>7g} {row['net']:<8} {row['n_fit']:>2}/{row['n']:<1} {cells}")
+        form = rs[0].get("bound_form")
+        note = "bias-free blocks: eq. (13) itself" if form == "bias-free (13)" else (
+            "blocks with biases: bounds of the bias-free blocks on the lifted state (x, 1), not (13) itself")
+        out.append(f"-- energy vs the right-hand sides of (13)-(16) ({note}); "
+                   "ok: seeds whose energy is ≤ the tightest bound (spectral)")
+        header = f"{'λ':>7} {'net':<8} {'ok':>4} " + " ".join(f"{t:>19}" for _, t, _ in BOUND_METRICS)
+        out.append(header)
+        for row in rs:
+            cells = " ".join(f"{_cell(row, k, f):>19}" for k, _, f in BOUND_METRICS)
+            out.append(f"{row['lam']:>7g} {row['net']:<8} {row['n_within_bounds']:>2}/{row['n']:<1} {cells}")
     return "\n".join(out)
