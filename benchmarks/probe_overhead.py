@@ -7,7 +7,8 @@ Real data only (``--data-dir`` or ``$OTFLOW_DATA``; it stops with a message when
 missing, never falls back to synthetic images). In one process and with one model it alternates
 epochs of the training loop of :mod:`image_experiments.run` (``_train_epoch``, the same code the runs
 use) with the probe off and on, ``--reps`` times each, so that load drift on a shared machine hits
-both alike, and prints the median times and their ratio. The epoch here covers ``--n-train``
+both alike, and prints the median times and their ratio, and the ratio (train + probe) / train
+within each probe-on epoch (less exposed to load changes between epochs). The epoch covers ``--n-train``
 images; since the probe's cost does not grow with the training set, the script also prints the
 overhead extrapolated to an epoch over the full training set (from the measured images/s), which is
 what a run pays. The 1-minute load average (``os.getloadavg``) is printed before and after.
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
     dev = torch.device("cpu")
     load0 = os.getloadavg()[0]
-    off, on, probe, ips = [], [], [], []
+    off, on, probe, ips, within = [], [], [], [], []
     for rep in range(a.reps):
         for with_probe in (False, True):
             t0 = time.perf_counter()
@@ -75,6 +76,7 @@ def main(argv=None) -> int:
             if with_probe:
                 rec = _probe_record(model, xp, yp, cfg)
                 probe.append(rec["probe_s"])
+                within.append((tr["train_s"] + rec["probe_s"]) / tr["train_s"])
             el = time.perf_counter() - t0
             (on if with_probe else off).append(el)
             ips.append(tr["img_per_s"])
@@ -92,6 +94,7 @@ def main(argv=None) -> int:
         "epoch_s_probe_on": t_on,
         "probe_s": t_probe,
         "ratio_on_off": t_on / t_off,
+        "ratio_within_epoch": statistics.median(within),
         "train_img_per_s": rate,
         "full_epoch_s_estimate": full_epoch,
         "overhead_full_epoch": t_probe / full_epoch,
@@ -101,7 +104,8 @@ def main(argv=None) -> int:
     }
     print(
         f"{out['setting']}: epoch of {a.n_train:,} images: probe off {t_off:.2f} s, on {t_on:.2f} s, "
-        f"ratio {t_on / t_off:.3f} (median of {a.reps}); probe {t_probe:.2f} s for {a.probe_n} images; "
+        f"ratio {t_on / t_off:.3f} (median of {a.reps}); within the probe-on epochs (train + probe) / train "
+        f"{statistics.median(within):.3f}; probe {t_probe:.2f} s for {a.probe_n} images; "
         f"{rate:.0f} train img/s -> full epoch of {full_n:,} ~{full_epoch:.0f} s, probe overhead "
         f"{100 * t_probe / full_epoch:.2f} %; load avg {load0:.2f} -> {load1:.2f} on {os.cpu_count()} cores"
     )

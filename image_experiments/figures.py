@@ -61,7 +61,7 @@ def make_figures(run_dir) -> list[Path]:
     ax[2].set(xlabel="epoch", title="probe LSS / LSR", yscale="log")
     for a in ax:
         a.legend(fontsize=7)
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.03)
     written.append(out / "training.png")
     _save(fig, written[-1])
     plt.close(fig)

@@ -454,7 +454,7 @@ def _run(cfg: Config, rdir: Path, ckpt_path: Path, on_epoch_end) -> dict:
     else:
         rec = {"epoch": 0, "lr": cfg.lr, **_probe_record(model, xp, yp, cfg)}
         history.append(rec)
-    _write_status(rdir, "running", epochs_completed=start_epoch - 1)
+    write_json(rdir / "metrics.json", {"status": "running", "epochs_completed": start_epoch - 1})
 
     status = "completed"
     for epoch in range(start_epoch, cfg.epochs + 1):
