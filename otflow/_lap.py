@@ -251,6 +251,62 @@ def lowdim_certificate(x, y, u, v, rows, n_keep):
 
 
 @njit(cache=True, parallel=True)
+def block_row_topk(g, sqx, w, k):
+    """Row top-k of a BLAS block: ``key_ij = w_j − 2 g_ij`` (``g = x yᵀ``, ``w = ‖y‖² − v``).
+
+    Returns ``(cols, costs, keys)`` of shape ``(rows, k)``, ascending in key, with
+    ``costs = sqx_i + ‖y_j‖² − 2 g_ij`` and ``keys = costs − v_j`` (the row constant included).
+    """
+    nb, m = g.shape
+    cols = np.full((nb, k), -1, np.int64)
+    keys = np.full((nb, k), np.inf)
+    for t in prange(nb):
+        worst = np.inf
+        nk = 0
+        for j in range(m):
+            r = w[j] - 2.0 * g[t, j]
+            if nk < k:
+                pos = nk
+                nk += 1
+            elif r < worst:
+                pos = k - 1
+            else:
+                continue
+            while pos > 0 and keys[t, pos - 1] > r:
+                keys[t, pos] = keys[t, pos - 1]
+                cols[t, pos] = cols[t, pos - 1]
+                pos -= 1
+            keys[t, pos] = r
+            cols[t, pos] = j
+            worst = keys[t, k - 1]
+        for q in range(k):
+            keys[t, q] += sqx[t]
+    return cols, keys
+
+
+@njit(cache=True, parallel=True)
+def block_col_topk_merge(g, sqx, sqy, shift, rows, best_key, best_row, best_val):
+    """Merge a BLAS block ``g = x yᵀ`` into each column's running k smallest ``c_ij − shift_i`` (in place)."""
+    nb, m = g.shape
+    k = best_key.shape[0]
+    for j in prange(m):
+        for t in range(nb):
+            cc = sqx[t] + sqy[j] - 2.0 * g[t, j]
+            r = cc - shift[t]
+            if r >= best_key[k - 1, j]:
+                continue
+            pos = k - 1
+            while pos > 0 and best_key[pos - 1, j] > r:
+                best_key[pos, j] = best_key[pos - 1, j]
+                best_row[pos, j] = best_row[pos - 1, j]
+                best_val[pos, j] = best_val[pos - 1, j]
+                pos -= 1
+            best_key[pos, j] = r
+            best_row[pos, j] = rows[t]
+            best_val[pos, j] = cc
+
+
+@njit(cache=True, parallel=True)
 def edge_costs_lowdim(x, y, rows, cols):
     """``‖x[rows[e]] − y[cols[e]]‖²`` for every edge, from coordinate differences."""
     ne = rows.shape[0]

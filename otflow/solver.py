@@ -39,13 +39,12 @@ from otflow._validation import as_points
 
 __all__ = ["AssignmentResult", "solve_assignment"]
 
-_METHODS = ("auto", "dense", "kdtree", "blas")
+_METHODS = ("auto", "dense", "lowdim", "blas")
 _ENGINES = ("auto", "numpy", "torch")
 DENSE_MAX_N = 256  # complete graph below this size
 LOWDIM_MAX_D = 8  # kd-tree candidates and the compiled exact certificate up to this dimension
 _TRACE: list | None = None  # set to a list to record per-round timings (benchmarks/assignment.py)
-K_DEFAULT = 8  # candidates per row and pass
-K_COARSE = 8  # candidates per row on the coarse (multiscale) levels
+K_DEFAULT = 16  # candidates per row (and per column in the first graph) and pass
 MULTISCALE_DEPTH = 8
 TOL_REL = 1e-11  # default tolerance relative to the cost scale max‖x_c‖² + max‖y_c‖²
 
@@ -64,7 +63,7 @@ class AssignmentResult:
     cost : float
         Mean cost :math:`\\frac1m \\sum_i \\|x_i - y_{\\sigma(i)}\\|^2` (equals ``w2_squared(x, y)``).
     method : str
-        Strategy used: ``"dense"``, ``"kdtree"`` or ``"blas"``.
+        Strategy used: ``"dense"``, ``"lowdim"`` or ``"blas"``.
     engine : str
         Where the cost blocks and the certificate ran: ``"numba"``, ``"numpy"``, ``"torch:cpu"``,
         ``"torch:cuda"``.
@@ -159,42 +158,27 @@ class _NumpyBlocks:
         """
         n = self.p.n
         k = min(k, n)
-        cols = np.empty((rows.size, k), np.int64)
-        costs = np.empty((rows.size, k))
-        keys = np.empty((rows.size, k))
+        out_c, out_cost, out_key = [], [], []
         if col_k:
             col_k = min(col_k, rows.size)
             best_key = np.full((col_k, n), np.inf)
             best_row = np.zeros((col_k, n), np.int64)
             best_val = np.zeros((col_k, n))
         for s in range(0, rows.size, self.block):
-            c = self._costs(rows[s : s + self.block])
-            nb = c.shape[0]
-            key = c - v[None, :]
-            idx = np.argpartition(key, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (nb, 1))
-            kv = np.take_along_axis(key, idx, axis=1)
-            order = np.argsort(kv, axis=1)
-            idx = np.take_along_axis(idx, order, axis=1)
-            cols[s : s + nb] = idx
-            costs[s : s + nb] = np.take_along_axis(c, idx, axis=1)
-            keys[s : s + nb] = np.take_along_axis(kv, order, axis=1)
+            r = rows[s : s + self.block]
+            gram = self.p.x[r] @ self.p.y.T
+            cols, keys = _lap.block_row_topk(gram, self.p.sqx[r], self.p.sqy - v, k)
+            out_c.append(cols)
+            out_cost.append(keys + v[cols])
+            out_key.append(keys)
             if col_k:
-                key -= keys[s : s + nb, :1]  # now c_ij - v_j - u_i: rank the rows of each column by c_ij - u_i
-                key += v[None, :]
-                kk = min(col_k, nb)
-                idc = np.argpartition(key, kk - 1, axis=0)[:kk] if kk < nb else np.tile(np.arange(nb)[:, None], (1, n))
-                ck = np.concatenate([best_key, np.take_along_axis(key, idc, axis=0)])
-                cr = np.concatenate([best_row, rows[s + idc]])
-                cv = np.concatenate([best_val, np.take_along_axis(c, idc, axis=0)])
-                sel = np.argpartition(ck, col_k - 1, axis=0)[:col_k]
-                best_key = np.take_along_axis(ck, sel, axis=0)
-                best_row = np.take_along_axis(cr, sel, axis=0)
-                best_val = np.take_along_axis(cv, sel, axis=0)
+                _lap.block_col_topk_merge(gram, self.p.sqx[r], self.p.sqy, keys[:, 0], r, best_key, best_row, best_val)
+        out = np.concatenate(out_c), np.concatenate(out_cost), np.concatenate(out_key)
         if not col_k:
-            return cols, costs, keys
+            return out
         ok = np.isfinite(best_key)
         ccols = np.broadcast_to(np.arange(n), best_key.shape)
-        return cols, costs, keys, (best_row[ok], ccols[ok], best_val[ok])
+        return (*out, (best_row[ok], ccols[ok], best_val[ok]))
 
 
 class _TorchBlocks(_NumpyBlocks):
@@ -276,30 +260,14 @@ class _ExactLowDim:
         self.p = p
 
     def ctransform(self, rows, u_rows):
-        _, val = _lifted_query(self.p.x[rows], u_rows, self.p.y, 1)
-        return val[:, 0]
+        n = self.p.n
+        _, _, key = _lap.lowdim_certificate(self.p.y, self.p.x[rows], np.zeros(n), u_rows, np.arange(n), 1)
+        return key[:, 0]
 
     def row_topk(self, rows, v, k):
         k = min(k, self.p.n)
         cols, costs, red = _lap.lowdim_certificate(self.p.x, self.p.y, np.zeros(self.p.n), v, rows, k)
         return cols, costs, red
-
-
-def _lifted_query(a: np.ndarray, w: np.ndarray, q: np.ndarray, k: int):
-    """The k smallest ``‖q − a_i‖² − w_i`` for each query, with a kd-tree on lifted points.
-
-    ``‖q − a_i‖² − w_i = ‖(q, 0) − (a_i, h_i)‖² − M`` with ``h_i = √(M − w_i)`` and ``M = max w``, so
-    a nearest-neighbour query in dimension D + 1 answers it (up to rounding in ``h``, which only
-    affects which candidates are proposed, never the certificate).
-    """
-    big = float(w.max())
-    h = np.sqrt(np.maximum(big - w, 0.0))
-    tree = cKDTree(np.column_stack([a, h]))
-    k = min(k, a.shape[0])
-    d, idx = tree.query(np.column_stack([q, np.zeros(q.shape[0])]), k=k, workers=-1)
-    d = np.asarray(d).reshape(q.shape[0], k)
-    idx = np.asarray(idx).reshape(q.shape[0], k)
-    return idx, d * d - big
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,7 +301,7 @@ class _Matching:
         self.col4row = np.full(n, -1, np.int64)
         self.row4col = np.full(n, -1, np.int64)
 
-    def solve(self, g: _Graph, *, v0: np.ndarray | None = None, warm: bool = False, slack: float = 0.0) -> int:
+    def solve(self, g: _Graph, slack: float, *, v0: np.ndarray | None = None, warm: bool = False) -> int:
         indptr, indices, cost = g.csr()
         if warm:
             freed = _lap.warm_restart(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, slack)
@@ -343,6 +311,8 @@ class _Matching:
             _lap.init_duals(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, v0 is not None)
             freed = int((self.col4row < 0).sum())
         status = _lap.sparse_sap(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col)
+        if _TRACE is not None:
+            _TRACE.append(dict(n=len(self.u), sap_status=status))
         if status < 0:  # impossible: the pairs i -> i are always in the graph
             raise RuntimeError(f"candidate graph without a perfect matching (row {-1 - status})")
         return freed
@@ -365,10 +335,16 @@ def _approx_potential(p: _Problem, eng, k: int, depth: int) -> np.ndarray:
     n = p.n
     if n <= 8 * DENSE_MAX_N or depth <= 0:
         return p.translation_potential()
-    rng = np.random.default_rng(n)  # fixed: the answer must not depend on global random state
     ns = n // 4
-    rows = np.sort(rng.choice(n, ns, replace=False))
-    cols = np.sort(rng.choice(n, ns, replace=False))
+    if isinstance(eng, _ExactLowDim):
+        # every 4th point in kd-tree leaf order: a spatially even sub-sample, so the coarse
+        # problem's potentials carry little sampling noise
+        rows = np.sort(cKDTree(p.x, leafsize=8).indices[::4][:ns])
+        cols = np.sort(cKDTree(p.y, leafsize=8).indices[::4][:ns])
+    else:
+        rng = np.random.default_rng(n)  # fixed: the answer must not depend on global random state
+        rows = np.sort(rng.choice(n, ns, replace=False))
+        cols = np.sort(rng.choice(n, ns, replace=False))
     sp = p.sub(rows, cols)
     state = _solve(sp, _make_engine(sp, eng), "auto", k, 1000, depth - 1)
     # the sub-problem's costs are the full problem's costs, so its potentials transfer
@@ -382,16 +358,15 @@ def _first_graph(p: _Problem, eng, v0: np.ndarray, k: int):
     ``c_ij − v0_j`` at least that large).
     """
     n = p.n
+    k = min(k, n)
     g = _Graph(n)
     g.add(np.arange(n), np.arange(n), _identity_costs(p, isinstance(eng, _ExactLowDim)))
     if isinstance(eng, _ExactLowDim):
-        idx, val = _lifted_query(p.y, v0, p.x, k)
-        rows = np.repeat(np.arange(n), idx.shape[1])
-        g.add(rows, idx, _lap.edge_costs_lowdim(p.x, p.y, rows, idx.ravel()))
-        idr, _ = _lifted_query(p.x, val[:, 0], p.y, k)
-        cols = np.repeat(np.arange(n), idr.shape[1])
-        g.add(idr, cols, _lap.edge_costs_lowdim(p.x, p.y, idr.ravel(), cols))
-        return g, None
+        cols, costs, keys = eng.row_topk(np.arange(n), v0, k)
+        g.add(np.repeat(np.arange(n), cols.shape[1]), cols, costs)
+        idr, costr, _ = _lap.lowdim_certificate(p.y, p.x, np.zeros(n), keys[:, 0], np.arange(n), k)
+        g.add(idr, np.repeat(np.arange(n), idr.shape[1]), costr)
+        return g, keys[:, -1].copy()
     cols, costs, keys, (cr, cc, cv) = eng.row_topk(np.arange(n), v0, k, col_k=k)
     g.add(np.repeat(np.arange(n), cols.shape[1]), cols, costs)
     g.add(cr, cc, cv)
@@ -422,19 +397,20 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
     """Solve, certify every row, add violating pairs, re-solve warm; until the certificate holds."""
     n, dim = p.n, p.dim
     if method == "auto":
-        method = "dense" if n <= DENSE_MAX_N else ("kdtree" if dim <= LOWDIM_MAX_D else "blas")
+        method = "dense" if n <= DENSE_MAX_N else ("lowdim" if dim <= LOWDIM_MAX_D else "blas")
     m = _Matching(n)
+    slack = max(0.01 * p.tol, 1e-15 * p.scale)
     if method == "dense":
         g = _Graph(n)
         rows = np.repeat(np.arange(n), n)
         cols = np.tile(np.arange(n), n)
         g.add(rows, cols, _edge_costs(p, rows, cols) if dim <= LOWDIM_MAX_D else _dense_costs(p))
-        m.solve(g)
+        m.solve(g, slack)
         st = _State(n, m, g)
     else:
-        if method == "kdtree" and dim > LOWDIM_MAX_D:
-            raise ValueError(f"method: 'kdtree' needs D <= {LOWDIM_MAX_D}, got D = {dim}")
-        if method == "kdtree":
+        if method == "lowdim" and dim > LOWDIM_MAX_D:
+            raise ValueError(f"method: 'lowdim' needs D <= {LOWDIM_MAX_D}, got D = {dim}")
+        if method == "lowdim":
             cand = eng if isinstance(eng, _ExactLowDim) else _ExactLowDim(p)
         else:
             cand = eng if not isinstance(eng, _ExactLowDim) else _NumpyBlocks(p, max(1, 4_000_000 // n))
@@ -443,7 +419,7 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
         t1 = time.perf_counter()
         g, thresh = _first_graph(p, cand, v0, k)
         t2 = time.perf_counter()
-        freed = m.solve(g, v0=v0)
+        freed = m.solve(g, slack, v0=v0)
         if _TRACE is not None:
             _TRACE.append(dict(n=n, coarse_s=t1 - t0, graph_s=t2 - t1, first_solve_s=time.perf_counter() - t2,
                                freed=freed))
@@ -452,7 +428,6 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
             st.thresh[:] = thresh
             st.snaps[0] = v0.copy()
     st.method = method
-    slack = 0.01 * p.tol
     while True:
         need = np.flatnonzero(st.row_lower_bounds() < -p.tol)
         if _TRACE is not None:
@@ -474,7 +449,7 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
             raise RuntimeError(f"certificate still violated after {st.rounds} rounds (tol {p.tol:.3g})")
         st.rounds += 1
         t0 = time.perf_counter()
-        freed = m.solve(g, warm=True, slack=slack)
+        freed = m.solve(g, slack, warm=True)
         if _TRACE is not None:
             _TRACE[-1].update(freed=freed, solve_s=time.perf_counter() - t0)
 
@@ -545,10 +520,10 @@ def solve_assignment(
     ----------
     x, y : array (m, D)
         Two point clouds with the same number of points (numpy or torch).
-    method : {"auto", "dense", "kdtree", "blas"}
-        ``"dense"`` solves on the complete graph (small m); ``"kdtree"`` proposes candidates with
+    method : {"auto", "dense", "lowdim", "blas"}
+        ``"dense"`` solves on the complete graph (small m); ``"lowdim"`` proposes candidates with
         kd-trees (low D); ``"blas"`` proposes them with blocked BLAS passes (any D). ``"auto"``
-        picks ``"dense"`` for ``m ≤ 256``, else ``"kdtree"`` for ``D ≤ 8``, else ``"blas"``.
+        picks ``"dense"`` for ``m ≤ 256``, else ``"lowdim"`` for ``D ≤ 8``, else ``"blas"``.
     engine : {"auto", "numpy", "torch"}
         Where the blocked cost computations and the certificate run. ``"auto"`` uses torch when
         CUDA is available, else the CPU: compiled exact coordinate differences for ``D ≤ 8``,
@@ -606,7 +581,7 @@ def solve_assignment(
     p = _Problem(x, y, tol)
     n, dim = p.n, p.dim
     if method == "auto":
-        method = "dense" if n <= DENSE_MAX_N else ("kdtree" if dim <= LOWDIM_MAX_D else "blas")
+        method = "dense" if n <= DENSE_MAX_N else ("lowdim" if dim <= LOWDIM_MAX_D else "blas")
     if block is None:
         block = int(max(1, min(n, 4_000_000 // n)))
     k = K_DEFAULT if k is None else int(k)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
@@ -56,20 +56,21 @@ def _check_optimal(x, y, res: AssignmentResult) -> None:
 def test_auto_matches_scipy_and_is_certified(case):
     res = solve_assignment(case.x, case.y)
     _check_optimal(case.x, case.y, res)
-    assert res.method in ("dense", "kdtree", "blas")
+    assert res.method in ("dense", "lowdim", "blas")
 
 
-@given(cloud_pairs(min_n=2, max_n=200, max_d=6), st.sampled_from(["kdtree", "blas"]))
+@given(cloud_pairs(min_n=2, max_n=200, max_d=6), st.sampled_from(["lowdim", "blas"]))
 def test_sparse_strategies_match_scipy_on_small_problems(case, method):
     x, y = case.x, case.y
-    if method == "kdtree" and x.shape[1] > 8:
+    if method == "lowdim" and x.shape[1] > 8:
         return
     res = solve_assignment(x, y, method=method, k=3)
     assert res.method == method
     _check_optimal(x, y, res)
 
 
-@given(seeds, st.integers(300, 600), st.sampled_from([16, 64, 200]))
+@settings(max_examples=15)
+@given(seeds, st.integers(257, 500), st.sampled_from([16, 64, 200]))
 def test_high_dimensional_problems_match_scipy(seed, n, d):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d))
@@ -101,7 +102,8 @@ def test_planted_optimal_permutation_is_recovered(case):
     _check_certificate(case.x, case.y, res)
 
 
-@given(seeds, st.integers(300, 800))
+@settings(max_examples=15)
+@given(seeds, st.integers(257, 600))
 def test_planted_permutation_with_sparse_strategies(seed, n):
     rng = np.random.default_rng(seed)
     d = int(rng.integers(2, 12))
@@ -119,7 +121,8 @@ def test_planted_permutation_with_sparse_strategies(seed, n):
 # adversarial: nearest neighbours are not the optimal partners
 
 
-@given(seeds, st.integers(300, 900), st.sampled_from([1e2, 1e4]))
+@settings(max_examples=12)
+@given(seeds, st.integers(257, 600), st.sampled_from([1e2, 1e4]))
 def test_large_translation_is_solved_exactly(seed, n, shift):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 2))
@@ -128,7 +131,8 @@ def test_large_translation_is_solved_exactly(seed, n, shift):
     _check_optimal(x, y, res)
 
 
-@given(seeds, st.integers(300, 900), st.sampled_from([2, 3, 32]))
+@settings(max_examples=15)
+@given(seeds, st.integers(257, 600), st.sampled_from([2, 3, 32]))
 def test_far_moving_mixture_is_solved_exactly(seed, n, d):
     rng = np.random.default_rng(seed)
     c0 = rng.normal(size=(3, d)) * 6
@@ -201,7 +205,7 @@ def test_result_is_frozen_and_exported():
         (np.zeros((3, 2)), np.zeros((3, 2)), {"tol": -1.0}, "tol"),
         (np.zeros((3, 2)), np.zeros((3, 2)), {"k": 0}, "k"),
         (np.zeros((3, 2)), np.zeros((3, 2)), {"block": 2.5}, "block"),
-        (np.zeros((300, 12)), np.zeros((300, 12)), {"method": "kdtree"}, "kdtree"),
+        (np.zeros((300, 12)), np.zeros((300, 12)), {"method": "lowdim"}, "lowdim"),
     ],
 )
 def test_bad_input_raises_value_error(x, y, kwargs, match):
