@@ -28,6 +28,7 @@ How (see docs/performance.md):
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ LOWDIM_MAX_D = 8  # kd-tree candidates and the compiled exact certificate up to 
 _TRACE: list | None = None  # set to a list to record per-round timings (benchmarks/assignment.py)
 K_DEFAULT = 16  # candidates per row (and per column in the first graph) and pass
 MULTISCALE_DEPTH = 8
+MULTISCALE_MIN_N = 256  # coarse-to-fine potentials above this size (mean-shift potential below)
 TOL_REL = 1e-11  # default tolerance relative to the cost scale max‖x_c‖² + max‖y_c‖²
 
 
@@ -333,7 +335,7 @@ def _approx_potential(p: _Problem, eng, k: int, depth: int) -> np.ndarray:
     end of the recursion, use the potential of the mean shift instead.
     """
     n = p.n
-    if n <= 8 * DENSE_MAX_N or depth <= 0:
+    if n <= MULTISCALE_MIN_N or depth <= 0:
         return p.translation_potential()
     ns = n // 4
     if isinstance(eng, _ExactLowDim):
@@ -535,7 +537,7 @@ def solve_assignment(
         centred on their common mean: far above the float64 rounding of the costs, far below any
         meaningful cost gap.
     k : int, optional
-        Candidates per row proposed by each pass (default 8).
+        Candidates per row proposed by each pass (default 16).
     block : int, optional
         Rows per block of the dense passes (default: about 32 MB of float64 per block).
     max_rounds : int
@@ -593,7 +595,18 @@ def solve_assignment(
     else:
         eng = _NumpyBlocks(p, block)
 
-    st = _solve(p, eng, method, k, max_rounds, MULTISCALE_DEPTH)
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    try:
+        st = _solve(p, eng, method, k, max_rounds, MULTISCALE_DEPTH)
+    except SystemError as e:  # Ctrl-C while a compiled kernel ran surfaces as SystemError
+        if isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        # numba's OpenMP pool can reset the thread count torch shares with it; give it back
+        if torch_threads is not None and torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
     m, g = st.m, st.g
 
     # the certificate: graph edges directly, every other pair through its row's last full check

@@ -234,3 +234,19 @@ def test_medium_problems_match_pot(kind):
     ref = ot.emd2(np.full(n, 1 / n), np.full(n, 1 / n), _sq_dists(x, y), numItermax=10**8)
     np.testing.assert_allclose(res.cost, ref, rtol=RTOL, atol=0)
     assert res.max_violation <= res.tol
+
+
+def test_torch_thread_count_is_left_as_it_was():
+    # numba's OpenMP pool and torch share libgomp; the solver must not change torch's setting
+    torch = pytest.importorskip("torch")
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        w = torch.randn(8, 2, requires_grad=True)
+        (w**2).sum().backward()
+        rng = np.random.default_rng(0)
+        solve_assignment(rng.normal(size=(2000, 2)), rng.normal(size=(2000, 2)) + 1.0)
+        solve_assignment(rng.normal(size=(600, 32)), rng.normal(size=(600, 32)))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(old)
