@@ -1,6 +1,6 @@
 """Benchmark: otflow.solve_assignment against POT ``ot.emd``, scipy ``linear_sum_assignment`` and ``lap.lapjv``.
 
-Command (the full table in docs/performance.md; about 25 minutes on 2 cores, most of it in the peers)::
+Command (the full table in docs/performance.md; about 15 minutes on 2 cores, most of it in the peers)::
 
     python benchmarks/assignment.py --out benchmarks/assignment.json
 
@@ -23,17 +23,29 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import resource
 import time
 
 import numpy as np
 
-# n above which a peer is skipped, by dimension class (low = D <= 8); with the reason printed
+# the largest n at which each peer runs, per case; above it the peer is skipped and the reason printed.
+# Measured here (2 cores) with the dense cost matrix included: scipy 3.9 s and lap 8.8 s at n = 2,000
+# on 2d-mixture (86 s and 154 s at 5,000 on the issue's 2-D problem); lap 36 s at 5,000 on
+# 2d-near-identity; scipy 352 s at 10,000 on 64d-linear (issue 6). No peer runs at 50,000: its dense
+# float64 cost matrix alone is 20 GB (POT needs a dense plan of the same size besides).
 PEER_LIMITS = {
-    "pot": ({"low": 10_000, "high": 5_000}, "POT emd: 41 s at 10k 2-D and 22 s at 5k 64-D (issue 6); dense plan"),
-    "scipy": ({"low": 2_000, "high": 5_000}, "scipy: 86 s at 5k 2-D, 352 s at 10k 64-D (issue 6)"),
-    "lap": ({"low": 2_000, "high": 10_000}, "lap.lapjv: 154 s at 5k 2-D (issue 6)"),
+    "2d-mixture": {"pot": 10_000, "scipy": 2_000, "lap": 2_000},
+    "2d-near-identity": {"pot": 10_000, "scipy": 10_000, "lap": 5_000},
+    "64d-linear": {"pot": 10_000, "scipy": 5_000, "lap": 10_000},
+    "64d-near-identity": {"pot": 10_000, "scipy": 10_000, "lap": 10_000},
+    "8192d-near-identity": {"pot": 10_000, "scipy": 10_000, "lap": 10_000},
 }
+SKIP_WHY = {
+    ("2d-mixture", "scipy"): "3.9 s at 2,000 and 86 s at 5,000 (issue 6), growing like n^3",
+    ("2d-mixture", "lap"): "8.8 s at 2,000 and 154 s at 5,000 (issue 6)",
+    ("2d-near-identity", "lap"): "36 s at 5,000, growing like n^2.5-n^3",
+    ("64d-linear", "scipy"): "352 s at 10,000 (issue 6)",
+}
+DENSE_LIMIT_WHY = "the dense n x n float64 cost matrix needs {gb:.0f} GB"
 
 
 def make_case(name: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +84,15 @@ SIZES = {
 QUICK = {"2d-mixture": [1_000], "2d-near-identity": [1_000], "64d-linear": [1_000], "64d-near-identity": [1_000]}
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's, inherited at fork)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _solver_child(name, n, seed, queue):
     import otflow
     import otflow.solver as solver
@@ -93,7 +114,7 @@ def _solver_child(name, n, seed, queue):
             edges=res.n_edges,
             max_violation=res.max_violation,
             tol=res.tol,
-            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            peak_rss_mb=_peak_rss_mb(),
             rows_rechecked=int(sum(t.get("checked", 0) for t in top)),
         )
     )
@@ -168,6 +189,7 @@ def main(argv=None) -> list[dict]:
     cases = args.cases or list(table)
     print(f"# load average at start: {os.getloadavg()}; cpus: {os.cpu_count()}")
     rows = []
+    skipped: dict = {}
     for name in cases:
         for n in args.sizes or table.get(name, SIZES[name]):
             x, y = make_case(name, n, args.seed)
@@ -179,11 +201,12 @@ def main(argv=None) -> list[dict]:
                 f"{sol['rounds']} rounds, peak RSS {sol['peak_rss_mb']:.0f} MB)"
             )
             for peer in args.peers:
-                limit, why = PEER_LIMITS[peer]
-                lim = limit["low" if dim <= 8 else "high"]
+                lim = PEER_LIMITS[name][peer]
                 if n > lim and not args.no_limits:
+                    why = SKIP_WHY.get((name, peer)) or DENSE_LIMIT_WHY.format(gb=8 * n * n / 1e9)
                     row["peers"][peer] = dict(skipped=f"n > {lim}: {why}")
                     line += f" | {peer}: skipped (n > {lim})"
+                    skipped.setdefault((name, peer, lim), why)
                     continue
                 sec, cost = run_peer(peer, x, y)
                 rel = abs(cost - sol["cost"]) / max(abs(cost), 1e-300)
@@ -199,9 +222,8 @@ def main(argv=None) -> list[dict]:
                 line += f" | all pairwise costs once (BLAS): {ref:.2f} s, otflow / that = {sol['seconds'] / ref:.2f}"
             print(line, flush=True)
             rows.append(row)
-    for peer, (limit, why) in PEER_LIMITS.items():
-        if peer in args.peers and not args.no_limits:
-            print(f"# {peer} skipped above n = {limit['low']} (D <= 8) / {limit['high']} (D > 8): {why}")
+    for (name, peer, lim), why in skipped.items():
+        print(f"# {name}: {peer} skipped above n = {lim}: {why}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)

@@ -123,10 +123,18 @@ _TABLE7 = """
 TABLES = {
     "table4": {"dataset": "cifar10", "k": 1, "title": "Table 4, CIFAR-10, K=1", "rows": _parse(_TABLE4)},
     "table5": {"dataset": "cifar100", "k": 1, "title": "Table 5, CIFAR-100, K=1", "rows": _parse(_TABLE5)},
-    "table6": {"dataset": "cifar10", "k": 4, "title": "Table 6, CIFAR-10, K=4 (mean (std) over 4 stages)",
-               "rows": _parse(_TABLE6)},
-    "table7": {"dataset": "cifar100", "k": 4, "title": "Table 7, CIFAR-100, K=4 (mean (std) over 4 stages)",
-               "rows": _parse(_TABLE7)},
+    "table6": {
+        "dataset": "cifar10",
+        "k": 4,
+        "title": "Table 6, CIFAR-10, K=4 (mean (std) over 4 stages)",
+        "rows": _parse(_TABLE6),
+    },
+    "table7": {
+        "dataset": "cifar100",
+        "k": 4,
+        "title": "Table 7, CIFAR-100, K=4 (mean (std) over 4 stages)",
+        "rows": _parse(_TABLE7),
+    },
 }
 
 # SPEC §7, Tables 2 (plain) and 3 (ResNet): segment-length proportions, CIFAR-100, K=1, segments 1…10.
@@ -139,8 +147,10 @@ _SEG = {
     5e-3: (".035 .039 .042 .041 .039 .042 .039 .038 .036 .643", ".067 .059 .074 .068 .087 .092 .084 .135 .147 .183"),
     1e-2: (".019 .012 .013 .013 .013 .012 .012 .011 .010 .880", ".009 .007 .009 .010 .029 .079 .204 .184 .242 .223"),
     5e-2: (".010 .003 .003 .003 .003 .002 .002 .001 .001 .969", ".002 .002 .002 .003 .009 .171 .219 .182 .239 .168"),
-    0.1: ("8.97e-3 2.95e-3 2.85e-3 2.55e-3 1.78e-3 1.40e-3 1.05e-3 6.92e-4 8.77e-4 .977",
-          ".001 .001 .001 .002 .002 .003 .012 .203 .054 .721"),
+    0.1: (
+        "8.97e-3 2.95e-3 2.85e-3 2.55e-3 1.78e-3 1.40e-3 1.05e-3 6.92e-4 8.77e-4 .977",
+        ".001 .001 .001 .002 .002 .003 .012 .203 .054 .721",
+    ),
     0.2: (".118 .130 .109 .093 .088 .103 .091 .087 .080 .095", ".145 .097 .090 .102 .097 .085 .099 .093 .111 .078"),
 }
 SEGMENTS = {
@@ -153,17 +163,17 @@ SEGMENTS = {
 # SPEC §7 headline claims (the report computes, for each, what our runs show and whether the direction held)
 CLAIMS = {
     1: "K=4, every λ: ResNet LSS < plain LSS (1.18-1.87 vs 3.36-4.66 on CIFAR-10; 1.28-1.82 vs 3.54-4.60 on "
-       "CIFAR-100), ResNet OTS > plain OTS (0.76-1 vs ≈0-0.22), ResNet test accuracy higher (94.1-95.5 vs "
-       "89.3-94.0; 74.5-79.7 vs 44.1-69.6).",
+    "CIFAR-100), ResNet OTS > plain OTS (0.76-1 vs ≈0-0.22), ResNet test accuracy higher (94.1-95.5 vs "
+    "89.3-94.0; 74.5-79.7 vs 44.1-69.6).",
     2: "K=1: raising λ from ≤1e-3 to 5e-3-1e-2 drops LSS sharply (plain 13.5-21.9 → 6.7-7.9; ResNet 3.5-3.9 → "
-       "2.0-2.7) while training accuracy jumps (CIFAR-10 52-68 → 86-97); final LSS ≈6.1 (plain), ≈2.2 (ResNet).",
+    "2.0-2.7) while training accuracy jumps (CIFAR-10 52-68 → 86-97); final LSS ≈6.1 (plain), ≈2.2 (ResNet).",
     3: "For 5e-3 ≤ λ ≤ 0.1 (CIFAR-100, K=1), the last segment of a plain track takes 64-98 % of its length, "
-       "so plain LSR (1.02-1.55) is far below plain LSS (6-8).",
+    "so plain LSR (1.02-1.55) is far below plain LSS (6-8).",
     4: "MNIST ResNet: LSS ≈ 1.12 and OTS ≈ 0.96; its tracks straighten over training.",
     5: "Robustness: ResNet accuracy falls more slowly than the plain net's under random noise and FGSM, and its "
-       "variation-rate curve lies below the plain net's.",
+    "variation-rate curve lies below the plain net's.",
     6: "Unit ablation: ResNet test accuracy stays about unchanged while the plain net's falls quickly as more "
-       "important units are replaced.",
+    "important units are replaced.",
     7: "LSS falls during training (and as width grows, Fig. 5).",
 }
 

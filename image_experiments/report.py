@@ -81,8 +81,11 @@ def _setting_title(fields: dict) -> str:
         base = profile_config(fields["profile"], fields["dataset"], "resnet", fields["k"]).to_dict()
     except (ImportError, ValueError, TypeError):
         return title
-    diff = [f"{k}={fields[k]}" for k in sorted(fields) if k in base and k not in _PER_RUN + _NON_SEMANTIC
-            and base[k] != fields[k]]
+    diff = [
+        f"{k}={fields[k]}"
+        for k in sorted(fields)
+        if k in base and k not in _PER_RUN + _NON_SEMANTIC and base[k] != fields[k]
+    ]
     return title + (f" ({', '.join(diff)})" if diff else "")
 
 
@@ -136,13 +139,29 @@ def collect(runs_dir) -> dict:
         if status != "completed":
             detail = ""
             if isinstance(metrics, dict):
-                detail = metrics.get("message") or metrics.get("error") or (
-                    f"{metrics.get('epochs_completed', 0)} epochs done" if status in ("running", "interrupted") else "")
+                detail = (
+                    metrics.get("message")
+                    or metrics.get("error")
+                    or (
+                        f"{metrics.get('epochs_completed', 0)} epochs done"
+                        if status in ("running", "interrupted")
+                        else ""
+                    )
+                )
             problems.append({"name": rel, "status": status or "no metrics.json", "detail": detail})
             continue
         key, fields = _setting(cfg)
-        runs.append({"dir": rdir, "name": rel, "config": cfg, "metrics": metrics, "values": _values(metrics),
-                     "setting": key, "setting_fields": fields})
+        runs.append(
+            {
+                "dir": rdir,
+                "name": rel,
+                "config": cfg,
+                "metrics": metrics,
+                "values": _values(metrics),
+                "setting": key,
+                "setting_fields": fields,
+            }
+        )
     manifests = []
     done = {r["name"] for r in runs} | {t["name"] for t in toy}
     listed = {p["name"] for p in problems}
@@ -156,9 +175,13 @@ def collect(runs_dir) -> dict:
                 continue
             err = (e.get("errors") or [{}])[-1].get("error", "")
             status = e.get("status", "?")
-            problems.append({"name": name, "status": "missing" if status == "pending" else status,
-                             "detail": f"{mpath.name}: {e.get('attempts', 0)} attempt(s)"
-                             + (f"; {err}" if err else "")})
+            problems.append(
+                {
+                    "name": name,
+                    "status": "missing" if status == "pending" else status,
+                    "detail": f"{mpath.name}: {e.get('attempts', 0)} attempt(s)" + (f"; {err}" if err else ""),
+                }
+            )
             listed.add(name)
     return {"runs": runs, "toy": toy, "problems": problems, "manifests": manifests}
 
@@ -225,8 +248,11 @@ def _setting_tables(s: dict) -> str:
     f = s["fields"]
     paper = pv.table_for(f["dataset"], f["k"])
     out = [f"### {s['title']}", ""]
-    out.append(f"Paper: {pv.TABLES[paper]['title']} (values in brackets)." if paper else
-               "The paper has no table for this setting ([–]); claim 4 below quotes its MNIST figure.")
+    out.append(
+        f"Paper: {pv.TABLES[paper]['title']} (values in brackets)."
+        if paper
+        else "The paper has no table for this setting ([–]); claim 4 below quotes its MNIST figure."
+    )
     out.append("")
     rows = []
     for (arch, wd), cell in s["cells"].items():
@@ -236,14 +262,22 @@ def _setting_tables(s: dict) -> str:
         rows.append(row)
     out.append(_md_table(["λ", "net", "seeds"] + [c[1] for c in COLUMNS], rows))
     if f["k"] == 4:
-        out.append("\nK=4 cells are the mean over the 4 stages (the paper's \"(std)\" is the std over stages; "
-                   "our ± is the std over seeds of that mean).")
-    nulls = [(arch, wd, c["ots_null_untrained"], c["ots_null_gaussian_linear"]) for (arch, wd), c in s["cells"].items()
-             if c["ots_null_untrained"] is not None]
+        out.append(
+            '\nK=4 cells are the mean over the 4 stages (the paper\'s "(std)" is the std over stages; '
+            "our ± is the std over seeds of that mean)."
+        )
+    nulls = [
+        (arch, wd, c["ots_null_untrained"], c["ots_null_gaussian_linear"])
+        for (arch, wd), c in s["cells"].items()
+        if c["ots_null_untrained"] is not None
+    ]
     if nulls:
-        out.append("\nOTS null baselines (SPEC §8.14): OTS of the untrained net / of a linear Gaussian OT map on the "
-                   "same endpoints: " + "; ".join(
-                       f"{a} λ={w:g}: {_fmt(u, '.3f')} / {_fmt(g, '.3f')}" for a, w, u, g in nulls) + ".")
+        out.append(
+            "\nOTS null baselines (SPEC §8.14): OTS of the untrained net / of a linear Gaussian OT map on the "
+            "same endpoints: "
+            + "; ".join(f"{a} λ={w:g}: {_fmt(u, '.3f')} / {_fmt(g, '.3f')}" for a, w, u, g in nulls)
+            + "."
+        )
     if f["k"] == 1:
         seg_rows = []
         for (arch, wd), cell in s["cells"].items():
@@ -254,10 +288,17 @@ def _setting_tables(s: dict) -> str:
             if ref is not None and len(ref) == len(cell["segments"]):
                 seg_rows.append(["", "", "paper", " ".join(f"{v:.3f}" for v in ref)])
         if seg_rows:
-            where = ("Tables 2 (plain) / 3 (ResNet)" if f["dataset"] == "cifar100"
-                     else "the paper gives these for CIFAR-100 only (Tables 2-3)")
-            out += ["", f"Segment-length proportions, segments 1…L (mean over samples and seeds; {where}):", "",
-                    _md_table(["λ", "net", "", "proportions"], seg_rows)]
+            where = (
+                "Tables 2 (plain) / 3 (ResNet)"
+                if f["dataset"] == "cifar100"
+                else "the paper gives these for CIFAR-100 only (Tables 2-3)"
+            )
+            out += [
+                "",
+                f"Segment-length proportions, segments 1…L (mean over samples and seeds; {where}):",
+                "",
+                _md_table(["λ", "net", "", "proportions"], seg_rows),
+            ]
     return "\n".join(out)
 
 
@@ -310,9 +351,11 @@ def _claim1(settings):
             continue
         pairs = _pairs_by_lambda(s)
         parts = []
-        for key, name, better in (("lss", "ResNet LSS < plain", lambda a, b: a < b),
-                                  ("ots", "ResNet OTS > plain", lambda a, b: a > b),
-                                  ("test_acc", "ResNet test acc > plain", lambda a, b: a > b)):
+        for key, name, better in (
+            ("lss", "ResNet LSS < plain", lambda a, b: a < b),
+            ("ots", "ResNet OTS > plain", lambda a, b: a > b),
+            ("test_acc", "ResNet test acc > plain", lambda a, b: a > b),
+        ):
             w, n, rv, pvv = _compare(pairs, key, better)
             parts.append((w, n, f"{name}: {_word(w, n)} ({w}/{n} λ; ResNet {_range(rv)} vs plain {_range(pvv)})"))
         w, n = sum(p[0] for p in parts), sum(p[1] for p in parts)
@@ -343,7 +386,7 @@ def _claim2(settings):
             ll, lm = mean(low, "lss"), mean(mid, "lss")
             al, am = mean(low, "train_acc"), mean(mid, "train_acc")
             checks = [ll is not None and lm is not None and lm < ll, al is not None and am is not None and am > al]
-            txt = (f"{arch}: LSS {ll:.3g} (λ ≤ 1e-3) → {lm:.3g} (5e-3-1e-2), train acc {al:.1f} → {am:.1f} %")
+            txt = f"{arch}: LSS {ll:.3g} (λ ≤ 1e-3) → {lm:.3g} (5e-3-1e-2), train acc {al:.1f} → {am:.1f} %"
             if high:
                 ah = mean(high, "train_acc")
                 checks.append(ah is not None and ah < am)
@@ -366,12 +409,17 @@ def _claim3(settings):
             continue
         shares = [c["segments"][-1] for _, c in cells]
         longest = sum(c["segments"][-1] == max(c["segments"]) for _, c in cells)
-        below = sum(_m(c, "lsr") is not None and _m(c, "lss") is not None and _m(c, "lsr") < _m(c, "lss")
-                    for _, c in cells)
+        below = sum(
+            _m(c, "lsr") is not None and _m(c, "lss") is not None and _m(c, "lsr") < _m(c, "lss") for _, c in cells
+        )
         n = len(cells)
-        lines.append((_word(longest + below, 2 * n),
-                      f"{s['title']}: plain last-segment share {_range(shares)} over {n} λ; the last segment is the "
-                      f"longest at {longest}/{n} λ; plain LSR < LSS at {below}/{n} λ"))
+        lines.append(
+            (
+                _word(longest + below, 2 * n),
+                f"{s['title']}: plain last-segment share {_range(shares)} over {n} λ; the last segment is the "
+                f"longest at {longest}/{n} λ; plain LSR < LSS at {below}/{n} λ",
+            )
+        )
     return lines or [("NOT MEASURED", "no CIFAR-100 K=1 plain runs with 5e-3 ≤ λ ≤ 0.1")]
 
 
@@ -387,11 +435,15 @@ def _claim4(settings):
         straight = [_lss_first_last(r) for r in res]
         straight = [x for x in straight if x is not None]
         w3 = sum(last < first for first, last in straight)
-        lines.append((_word(w1 + w2 + w3, n1 + n2 + len(straight)),
-                      f"{s['title']}: ResNet LSS {_range(rl)} (paper ≈ 1.12) vs plain {_range(pl)}, lower at "
-                      f"{w1}/{n1} λ; ResNet OTS {_range(ro)} (paper ≈ 0.96) vs plain {_range(po)}, not lower at "
-                      f"{w2}/{n2} λ; ResNet probe LSS fell from epoch 1 to the last epoch in "
-                      f"{w3}/{len(straight)} runs"))
+        lines.append(
+            (
+                _word(w1 + w2 + w3, n1 + n2 + len(straight)),
+                f"{s['title']}: ResNet LSS {_range(rl)} (paper ≈ 1.12) vs plain {_range(pl)}, lower at "
+                f"{w1}/{n1} λ; ResNet OTS {_range(ro)} (paper ≈ 0.96) vs plain {_range(po)}, not lower at "
+                f"{w2}/{n2} λ; ResNet probe LSS fell from epoch 1 to the last epoch in "
+                f"{w3}/{len(straight)} runs",
+            )
+        )
     return lines or [("NOT MEASURED", "no MNIST runs")]
 
 
@@ -399,9 +451,11 @@ def _lss_first_last(run):
     hist = _load(run["dir"] / "history.json")
     if not isinstance(hist, list):
         return None
-    vals = [(h["epoch"], np.mean([s["lss"] for s in h["probe_stages"]]))
-            for h in hist if h.get("epoch", 0) >= 1 and h.get("probe_stages")
-            and all(s.get("lss") is not None for s in h["probe_stages"])]
+    vals = [
+        (h["epoch"], np.mean([s["lss"] for s in h["probe_stages"]]))
+        for h in hist
+        if h.get("epoch", 0) >= 1 and h.get("probe_stages") and all(s.get("lss") is not None for s in h["probe_stages"])
+    ]
     if len(vals) < 2:
         return None
     return float(vals[0][1]), float(vals[-1][1])
@@ -416,16 +470,24 @@ def _claim5(runs):
         dr = [_drop(r["metrics"]["robustness"][f"{kind}_acc"]) for r, _ in pairs]
         dp = [_drop(p["metrics"]["robustness"][f"{kind}_acc"]) for _, p in pairs]
         w = sum(a < b for a, b in zip(dr, dp))
-        lines.append((_word(w, len(pairs)),
-                      f"{kind}: accuracy drop from ε=0 to the largest ε is smaller for the ResNet in {w}/{len(pairs)} "
-                      f"same-seed pairs (mean drop ResNet {100 * np.mean(dr):.1f} vs plain {100 * np.mean(dp):.1f} "
-                      f"points; ε up to {max(pairs[0][0]['metrics']['robustness']['eps']):g})"))
+        lines.append(
+            (
+                _word(w, len(pairs)),
+                f"{kind}: accuracy drop from ε=0 to the largest ε is smaller for the ResNet in {w}/{len(pairs)} "
+                f"same-seed pairs (mean drop ResNet {100 * np.mean(dr):.1f} vs plain {100 * np.mean(dp):.1f} "
+                f"points; ε up to {max(pairs[0][0]['metrics']['robustness']['eps']):g})",
+            )
+        )
         vr = [np.mean(r["metrics"]["robustness"][f"{kind}_variation"][-1]) for r, _ in pairs]
         vp = [np.mean(p["metrics"]["robustness"][f"{kind}_variation"][-1]) for _, p in pairs]
         w = sum(a < b for a, b in zip(vr, vp))
-        lines.append((_word(w, len(pairs)),
-                      f"{kind}: mean variation rate over layers at the largest ε is lower for the ResNet in "
-                      f"{w}/{len(pairs)} pairs (ResNet {np.mean(vr):.3g} vs plain {np.mean(vp):.3g})"))
+        lines.append(
+            (
+                _word(w, len(pairs)),
+                f"{kind}: mean variation rate over layers at the largest ε is lower for the ResNet in "
+                f"{w}/{len(pairs)} pairs (ResNet {np.mean(vr):.3g} vs plain {np.mean(vp):.3g})",
+            )
+        )
     where = sorted({f"{r['setting_fields']['dataset']} K={r['setting_fields']['k']}" for r, _ in pairs})
     lines.append(("", f"pairs from {', '.join(where)} at every λ run (the paper: CIFAR-100 K=1, one λ)"))
     return lines
@@ -443,10 +505,14 @@ def _claim6(runs):
     dp = [float(np.mean([row[0] - row[-1] for row in p["metrics"]["ablation"]["acc"]])) for _, p in pairs]
     w = sum(a < b for a, b in zip(dr, dp))
     frac = pairs[0][0]["metrics"]["ablation"]["fracs"][-1]
-    return [(_word(w, len(pairs)),
-             f"accuracy drop (mean over blocks) when the top {frac:g} of units are replaced is smaller for the ResNet "
-             f"in {w}/{len(pairs)} same-seed pairs (ResNet {100 * np.mean(dr):.1f} vs plain {100 * np.mean(dp):.1f} "
-             "points)")]
+    return [
+        (
+            _word(w, len(pairs)),
+            f"accuracy drop (mean over blocks) when the top {frac:g} of units are replaced is smaller for the ResNet "
+            f"in {w}/{len(pairs)} same-seed pairs (ResNet {100 * np.mean(dr):.1f} vs plain {100 * np.mean(dp):.1f} "
+            "points)",
+        )
+    ]
 
 
 def _claim7(runs, settings):
@@ -455,10 +521,16 @@ def _claim7(runs, settings):
     lines = []
     if fl:
         w = sum(last < first for _, (first, last) in fl)
-        by = {a: f"{sum(l < f for b, (f, l) in fl if b == a)}/{sum(b == a for b, _ in fl)}"
-              for a in ("resnet", "plain")}
-        lines.append((_word(w, len(fl)), f"probe LSS lower at the last epoch than at epoch 1 in {w}/{len(fl)} runs "
-                                         f"(ResNet {by['resnet']}, plain {by['plain']})"))
+        by = {
+            a: f"{sum(l < f for b, (f, l) in fl if b == a)}/{sum(b == a for b, _ in fl)}" for a in ("resnet", "plain")
+        }
+        lines.append(
+            (
+                _word(w, len(fl)),
+                f"probe LSS lower at the last epoch than at epoch 1 in {w}/{len(fl)} runs "
+                f"(ResNet {by['resnet']}, plain {by['plain']})",
+            )
+        )
     else:
         lines.append(("NOT MEASURED", "no run with at least 2 training epochs of probe LSS"))
     widths = defaultdict(dict)
@@ -505,8 +577,11 @@ def correlations(runs: list[dict]) -> list[dict]:
         rs = [r for r in runs if group == "all" or r["config"]["arch"] == group]
         for x in ("lss", "ots"):
             for y in ("train_acc", "test_acc"):
-                pts = [(r["values"][x], r["values"][y]) for r in rs
-                       if r["values"][x] is not None and r["values"][y] is not None]
+                pts = [
+                    (r["values"][x], r["values"][y])
+                    for r in rs
+                    if r["values"][x] is not None and r["values"][y] is not None
+                ]
                 row = {"group": group, "x": x, "y": y, "n": len(pts), "pearson": None, "spearman": None}
                 if len(pts) >= 3:
                     a, b = np.asarray(pts, dtype=float).T
@@ -560,8 +635,11 @@ def _figures(settings: dict, out_dir: Path) -> list[Path]:
         for r in s["runs"]:
             hist = _load(r["dir"] / "history.json")
             if isinstance(hist, list):
-                pts = [(h["epoch"], np.mean([st["lss"] for st in h["probe_stages"]])) for h in hist
-                       if h.get("probe_stages") and all(st.get("lss") is not None for st in h["probe_stages"])]
+                pts = [
+                    (h["epoch"], np.mean([st["lss"] for st in h["probe_stages"]]))
+                    for h in hist
+                    if h.get("probe_stages") and all(st.get("lss") is not None for st in h["probe_stages"])
+                ]
                 if pts:
                     curves[(r["config"]["arch"], float(r["config"]["wd"]))].append(pts)
         if curves:
@@ -571,10 +649,15 @@ def _figures(settings: dict, out_dir: Path) -> list[Path]:
             for (arch, wd), runs in sorted(curves.items()):
                 ep = [e for e, _ in runs[0]]
                 vals = np.mean([[v for _, v in pts] for pts in runs if len(pts) == len(ep)], axis=0)
-                ax.plot(ep, vals, "-" if arch == "resnet" else "--", color=cmap(wds.index(wd)),
-                        label=f"{arch} λ={wd:g}")
-            ax.set(xlabel="epoch (0 = untrained)", ylabel="probe LSS (mean over stages)", yscale="log",
-                   title=f"LSS during training: {s['title']}")
+                ax.plot(
+                    ep, vals, "-" if arch == "resnet" else "--", color=cmap(wds.index(wd)), label=f"{arch} λ={wd:g}"
+                )
+            ax.set(
+                xlabel="epoch (0 = untrained)",
+                ylabel="probe LSS (mean over stages)",
+                yscale="log",
+                title=f"LSS during training: {s['title']}",
+            )
             ax.legend(fontsize=6, ncol=2)
             save(fig, f"{slug}_lss_vs_epoch.png")
         # Figs. 6-7: metrics against λ
@@ -585,14 +668,30 @@ def _figures(settings: dict, out_dir: Path) -> list[Path]:
                     pts = [(wd, c[key]) for (a, wd), c in s["cells"].items() if a == arch and c[key] is not None]
                     if pts:
                         x = [wd for wd, _ in pts]
-                        ax.errorbar(x, [m[0] for _, m in pts], yerr=[m[1] for _, m in pts], marker="o", ms=3,
-                                    color=colors[arch], label=f"{arch} (ours)", capsize=2)
-                    ref = [(wd, pv.paper_value(s["fields"]["dataset"], s["fields"]["k"], arch, wd, key))
-                           for wd in sorted({w for _, w in s["cells"]})]
+                        ax.errorbar(
+                            x,
+                            [m[0] for _, m in pts],
+                            yerr=[m[1] for _, m in pts],
+                            marker="o",
+                            ms=3,
+                            color=colors[arch],
+                            label=f"{arch} (ours)",
+                            capsize=2,
+                        )
+                    ref = [
+                        (wd, pv.paper_value(s["fields"]["dataset"], s["fields"]["k"], arch, wd, key))
+                        for wd in sorted({w for _, w in s["cells"]})
+                    ]
                     ref = [(wd, v.value) for wd, v in ref if v is not None and not v.lost]
                     if ref:
-                        ax.plot([w for w, _ in ref], [v for _, v in ref], "x:", color=colors[arch], alpha=0.6,
-                                label=f"{arch} (paper)")
+                        ax.plot(
+                            [w for w, _ in ref],
+                            [v for _, v in ref],
+                            "x:",
+                            color=colors[arch],
+                            alpha=0.6,
+                            label=f"{arch} (paper)",
+                        )
                 ax.set_xscale("symlog", linthresh=1e-4)
                 ax.set(xlabel="λ", title=title)
             axes[0].legend(fontsize=6)
@@ -611,12 +710,16 @@ def _figures(settings: dict, out_dir: Path) -> list[Path]:
             fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
             for arch, d in rob.items():
                 for j, kind in enumerate(("noise", "fgsm")):
-                    axes[j].plot(d["eps"], np.asarray(d[f"{kind}_acc"]) * 100, "o-", ms=3, color=colors[arch],
-                                 label=arch)
+                    axes[j].plot(
+                        d["eps"], np.asarray(d[f"{kind}_acc"]) * 100, "o-", ms=3, color=colors[arch], label=arch
+                    )
                     axes[j].set(xlabel="ε", ylabel="test acc %", title=f"{kind} (λ={lam:g})")
                     axes[2 + j].plot(d[f"{kind}_variation"][-1], "o-", ms=3, color=colors[arch], label=arch)
-                    axes[2 + j].set(xlabel="track point (layer)", ylabel="variation rate",
-                                    title=f"{kind} variation rate, ε={d['eps'][-1]:g}")
+                    axes[2 + j].set(
+                        xlabel="track point (layer)",
+                        ylabel="variation rate",
+                        title=f"{kind} variation rate, ε={d['eps'][-1]:g}",
+                    )
             axes[0].legend(fontsize=7)
             seed = min(r["config"]["seed"] for r in chosen.values())
             fig.suptitle(f"Robustness (Fig. 9 style): {s['title']}, seed {seed}", fontsize=9)
@@ -630,8 +733,11 @@ def _figures(settings: dict, out_dir: Path) -> list[Path]:
                 for row in acc:
                     ax.plot(d["fracs"], row, color=colors[arch], alpha=0.25, lw=0.8)
                 ax.plot(d["fracs"], acc.mean(0), "o-", color=colors[arch], label=f"{arch} (mean over blocks)")
-            ax.set(xlabel="fraction of important units replaced", ylabel="test acc %",
-                   title=f"Unit ablation (Fig. 8 style), λ={lam:g}")
+            ax.set(
+                xlabel="fraction of important units replaced",
+                ylabel="test acc %",
+                title=f"Unit ablation (Fig. 8 style), λ={lam:g}",
+            )
             ax.legend(fontsize=7)
             save(fig, f"{slug}_ablation.png")
         # Fig. 3: projected tracks, residual vs plain
@@ -664,8 +770,16 @@ def _csv_rows(settings: dict) -> list[dict]:
     for s in settings.values():
         f = s["fields"]
         for (arch, wd), c in s["cells"].items():
-            row = {"setting": s["title"], "dataset": f["dataset"], "k": f["k"], "profile": f["profile"], "arch": arch,
-                   "wd": wd, "n_seeds": c["n"], "seeds": " ".join(map(str, c["seeds"]))}
+            row = {
+                "setting": s["title"],
+                "dataset": f["dataset"],
+                "k": f["k"],
+                "profile": f["profile"],
+                "arch": arch,
+                "wd": wd,
+                "n_seeds": c["n"],
+                "seeds": " ".join(map(str, c["seeds"])),
+            }
             for key in [k for k, _, _ in COLUMNS] + list(EXTRA):
                 ms = c[key]
                 row[f"{key}_mean"] = None if ms is None else ms[0]
@@ -695,10 +809,18 @@ def _toy_section(toy: list[dict]) -> str:
 
     records = [r for t in toy for r in t["records"]]
     fit_rules = toy[0]["config"].get("fit_rules", {})
-    out = ["## 2-D toy study (toy_experiments.gaussians)", "",
-           f"{len(toy)} toy run folder(s), {len(records)} trained nets. Mean ± std over seeds:", "", "```",
-           format_table(summarise(records), fit_rules).strip("\n"), "```", "",
-           "Verdicts (same-seed pairs where both nets fit):", ""]
+    out = [
+        "## 2-D toy study (toy_experiments.gaussians)",
+        "",
+        f"{len(toy)} toy run folder(s), {len(records)} trained nets. Mean ± std over seeds:",
+        "",
+        "```",
+        format_table(summarise(records), fit_rules).strip("\n"),
+        "```",
+        "",
+        "Verdicts (same-seed pairs where both nets fit):",
+        "",
+    ]
     out += [f"- {line}" for line in verdicts([r for r in records if r.get("kind", "grid") == "grid"])]
     return "\n".join(out)
 
@@ -712,11 +834,15 @@ def make_report(runs_dir, out_dir=None, *, figures: bool = True) -> Path:
     out_dir = Path(out_dir) if out_dir is not None else runs_dir
     col = collect(runs_dir)
     settings = aggregate(col["runs"])
-    md = [f"# Report: {runs_dir}", "",
-          f"{len(col['runs'])} completed image run(s) in {len(settings)} setting(s); {len(col['toy'])} toy study "
-          f"folder(s); {len(col['problems'])} missing, failed or unfinished run(s) (listed at the end). Paper values "
-          "from SPEC §7 in brackets: `[lost]` = the paper's number is lost, `[–]` = no such cell in the paper. "
-          "Ours: mean ± std (population) over seeds; accuracies in %.", ""]
+    md = [
+        f"# Report: {runs_dir}",
+        "",
+        f"{len(col['runs'])} completed image run(s) in {len(settings)} setting(s); {len(col['toy'])} toy study "
+        f"folder(s); {len(col['problems'])} missing, failed or unfinished run(s) (listed at the end). Paper values "
+        "from SPEC §7 in brackets: `[lost]` = the paper's number is lost, `[–]` = no such cell in the paper. "
+        "Ours: mean ± std (population) over seeds; accuracies in %.",
+        "",
+    ]
     if col["manifests"]:
         md += ["Sweeps: " + "; ".join(f"`{m['path']}` (grid {m['grid']}: {m['counts']})" for m in col["manifests"]), ""]
     if settings:
@@ -732,12 +858,27 @@ def make_report(runs_dir, out_dir=None, *, figures: bool = True) -> Path:
         md.append("")
     corr = correlations(col["runs"])
     if any(c["n"] for c in corr):
-        md += ["## Correlation of LSS and OTS with accuracy, across all runs", "",
-               _md_table(["runs", "metric", "accuracy", "n", "Pearson r", "Spearman ρ"],
-                         [[c["group"], c["x"].upper(), c["y"].replace("_acc", ""), c["n"],
-                           "–" if c["pearson"] is None else f"{c['pearson']:+.2f}",
-                           "–" if c["spearman"] is None else f"{c['spearman']:+.2f}"] for c in corr]),
-               "", "(– : fewer than 3 runs, or a constant variable.)", ""]
+        md += [
+            "## Correlation of LSS and OTS with accuracy, across all runs",
+            "",
+            _md_table(
+                ["runs", "metric", "accuracy", "n", "Pearson r", "Spearman ρ"],
+                [
+                    [
+                        c["group"],
+                        c["x"].upper(),
+                        c["y"].replace("_acc", ""),
+                        c["n"],
+                        "–" if c["pearson"] is None else f"{c['pearson']:+.2f}",
+                        "–" if c["spearman"] is None else f"{c['spearman']:+.2f}",
+                    ]
+                    for c in corr
+                ],
+            ),
+            "",
+            "(– : fewer than 3 runs, or a constant variable.)",
+            "",
+        ]
     toy = _toy_section(col["toy"])
     if toy:
         md += [toy, ""]
@@ -747,23 +888,41 @@ def make_report(runs_dir, out_dir=None, *, figures: bool = True) -> Path:
             md += ["## Figures", ""] + [f"![{p.stem}](report_figures/{p.name})" for p in paths] + [""]
     md += ["## Missing, failed and unfinished runs", ""]
     if col["problems"]:
-        md.append(_md_table(["run", "status", "detail"], [[p["name"], p["status"], p["detail"].replace("|", "/")]
-                                                           for p in col["problems"]]))
+        md.append(
+            _md_table(
+                ["run", "status", "detail"],
+                [[p["name"], p["status"], p["detail"].replace("|", "/")] for p in col["problems"]],
+            )
+        )
     else:
         md.append("None.")
     md.append("")
     write_text(out_dir / "report.md", "\n".join(md))
     _write_csv(out_dir / "report.csv", _csv_rows(settings))
-    _write_csv(out_dir / "runs.csv", [{"run": r["name"], "dataset": r["config"]["dataset"], "k": r["config"]["k"],
-                                       "arch": r["config"]["arch"], "wd": r["config"]["wd"],
-                                       "seed": r["config"]["seed"], "profile": r["config"]["profile"], **r["values"]}
-                                      for r in col["runs"]])
+    _write_csv(
+        out_dir / "runs.csv",
+        [
+            {
+                "run": r["name"],
+                "dataset": r["config"]["dataset"],
+                "k": r["config"]["k"],
+                "arch": r["config"]["arch"],
+                "wd": r["config"]["wd"],
+                "seed": r["config"]["seed"],
+                "profile": r["config"]["profile"],
+                **r["values"],
+            }
+            for r in col["runs"]
+        ],
+    )
     return out_dir / "report.md"
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m image_experiments.report",
-                                description="Tables against the paper, claims and figures from a folder of runs.")
+    p = argparse.ArgumentParser(
+        prog="python -m image_experiments.report",
+        description="Tables against the paper, claims and figures from a folder of runs.",
+    )
     p.add_argument("runs_dir", metavar="RUNS_DIR")
     p.add_argument("--out", default=None, help="where report.md, the CSVs and figures go (default RUNS_DIR)")
     p.add_argument("--no-figures", action="store_true")

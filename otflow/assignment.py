@@ -48,8 +48,10 @@ def _sq_dists(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     center = (x.sum(0) + y.sum(0)) / (len(x) + len(y))
     xc = x - center
     yc = y - center
-    c = np.einsum("ij,ij->i", xc, xc)[:, None] + np.einsum("ij,ij->i", yc, yc)[None, :]
-    c -= 2.0 * (xc @ yc.T)
+    c = xc @ yc.T  # the only (n, m) allocation: the rest is in place
+    c *= -2.0
+    c += np.einsum("ij,ij->i", xc, xc)[:, None]
+    c += np.einsum("ij,ij->i", yc, yc)[None, :]
     np.maximum(c, 0.0, out=c)
     return c
 

@@ -423,8 +423,9 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
         t2 = time.perf_counter()
         freed = m.solve(g, slack, v0=v0)
         if _TRACE is not None:
-            _TRACE.append(dict(n=n, coarse_s=t1 - t0, graph_s=t2 - t1, first_solve_s=time.perf_counter() - t2,
-                               freed=freed))
+            _TRACE.append(
+                dict(n=n, coarse_s=t1 - t0, graph_s=t2 - t1, first_solve_s=time.perf_counter() - t2, freed=freed)
+            )
         st = _State(n, m, g)
         if thresh is not None:
             st.thresh[:] = thresh

@@ -17,8 +17,9 @@ from image_experiments import report
 from otflow.runs import save_npz, write_json
 
 # the fixture folders are written from image_experiments.run's own Config (issue 4)
-profile_config = pytest.importorskip("image_experiments.run", reason="image_experiments.run not in this checkout"
-                                     ).profile_config
+profile_config = pytest.importorskip(
+    "image_experiments.run", reason="image_experiments.run not in this checkout"
+).profile_config
 
 # ----------------------------------------------------------------------------------------------
 # paper values

@@ -34,8 +34,11 @@ def fake_task(task: Task, run_dir: Path) -> dict:
         raise RuntimeError(f"transient failure in {task.name}")
     rng = np.random.default_rng([p["seed"], int(p["wd"] * 1e6)])
     x = rng.standard_normal((64, 3))
-    result = {"status": "completed", "test": {"acc": float(np.mean(x[:, 0] > 0))},
-              "summary": {"lss_mean": float(1 + np.abs(x).mean()), "ots_mean": float(np.mean(x[:, 1] > 0))}}
+    result = {
+        "status": "completed",
+        "test": {"acc": float(np.mean(x[:, 0] > 0))},
+        "summary": {"lss_mean": float(1 + np.abs(x).mean()), "ots_mean": float(np.mean(x[:, 1] > 0))},
+    }
     write_json(run_dir / "config.json", p)
     write_json(run_dir / "metrics.json", result)
     return result
@@ -99,12 +102,16 @@ def test_overrides_change_the_name_and_invalid_grids_raise(tmp_path, image_run):
 
 
 def test_grid_file_toml_and_json(tmp_path, image_run):
-    (tmp_path / "g.toml").write_text('profile = "smoke"\ndatasets = ["mnist"]\nwds = [0.0, 1e-3]\nseeds = [0, 1]\n'
-                                     "[overrides]\nepochs = 1\n")
+    (tmp_path / "g.toml").write_text(
+        'profile = "smoke"\ndatasets = ["mnist"]\nwds = [0.0, 1e-3]\nseeds = [0, 1]\n[overrides]\nepochs = 1\n'
+    )
     g = sweep.load_grid(tmp_path / "g.toml")
     assert g.name == "g" and g.overrides == {"epochs": 1} and len(g.tasks()) == 2 * 2 * 2
-    (tmp_path / "h.json").write_text(json.dumps({"name": "h", "kind": "toy", "datasets": ["gaussian"],
-                                                 "wds": [0.0], "seeds": [0], "profile": "smoke"}))
+    (tmp_path / "h.json").write_text(
+        json.dumps(
+            {"name": "h", "kind": "toy", "datasets": ["gaussian"], "wds": [0.0], "seeds": [0], "profile": "smoke"}
+        )
+    )
     assert [t.name for t in sweep.load_grid(tmp_path / "h.json").tasks()] == ["toy_gaussian_wd0_seed0_smoke"]
 
 
@@ -143,8 +150,9 @@ def test_failing_task_is_retried_then_recorded_while_others_finish(tmp_path):
 
 
 def test_task_without_result_counts_as_failed_attempt(tmp_path):
-    res = run_sweep(fake_tasks(1), tmp_path, grid="t", task_fn=lambda t, d: {"status": "running"},
-                    max_attempts=2, progress=False)
+    res = run_sweep(
+        fake_tasks(1), tmp_path, grid="t", task_fn=lambda t, d: {"status": "running"}, max_attempts=2, progress=False
+    )
     e = res.tasks["fake_0"]
     assert e["status"] == "failed" and e["attempts"] == 2 and "without a result" in e["errors"][0]["error"]
 
@@ -168,8 +176,13 @@ def test_interrupted_sweep_resumes_with_only_the_missing_tasks(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_sweep(tasks, tmp_path, grid="t", task_fn=first, progress=False)
     doc = json.loads((tmp_path / "sweep-t.json").read_text())
-    assert [doc["tasks"][t.name]["status"] for t in tasks] == ["completed", "completed", "interrupted", "pending",
-                                                                 "pending"]
+    assert [doc["tasks"][t.name]["status"] for t in tasks] == [
+        "completed",
+        "completed",
+        "interrupted",
+        "pending",
+        "pending",
+    ]
     second = Interrupt(at="none")
     res = run_sweep(tasks, tmp_path, grid="t", task_fn=second, progress=False)
     assert second.calls == ["fake_2", "fake_3", "fake_4"]
@@ -191,10 +204,14 @@ def test_bad_arguments_raise(tmp_path):
 
 
 def test_cli_errors_are_clean(capsys, image_run):
-    for argv, msg in [(["nogrid"], "expected one of table4"), (["mnist", "--wds", "x"], "--wds"),
-                      (["table6", "--profile", "cpu"], "K=4 needs a GPU"), (["mnist", "--set", "epochs"], "KEY=VALUE"),
-                      (["mnist", "--backend", "dask"], "invalid choice"),
-                      (["mnist", "--max-attempts", "0"], "--max-attempts")]:
+    for argv, msg in [
+        (["nogrid"], "expected one of table4"),
+        (["mnist", "--wds", "x"], "--wds"),
+        (["table6", "--profile", "cpu"], "K=4 needs a GPU"),
+        (["mnist", "--set", "epochs"], "KEY=VALUE"),
+        (["mnist", "--backend", "dask"], "invalid choice"),
+        (["mnist", "--max-attempts", "0"], "--max-attempts"),
+    ]:
         with pytest.raises(SystemExit) as exc:
             sweep.main(argv)
         assert exc.value.code == 2
@@ -203,8 +220,20 @@ def test_cli_errors_are_clean(capsys, image_run):
 
 
 def test_cli_toy_grid_end_to_end(tmp_path, capsys):
-    argv = ["toy", "--profile", "smoke", "--datasets", "gaussian", "--wds", "0,0.01", "--seeds", "0",
-            "--out-dir", str(tmp_path), "--quiet"]
+    argv = [
+        "toy",
+        "--profile",
+        "smoke",
+        "--datasets",
+        "gaussian",
+        "--wds",
+        "0,0.01",
+        "--seeds",
+        "0",
+        "--out-dir",
+        str(tmp_path),
+        "--quiet",
+    ]
     assert sweep.main(argv) == 0
     out = capsys.readouterr().out
     assert "2 tasks: 2 completed" in out
@@ -219,13 +248,15 @@ def test_cli_toy_grid_end_to_end(tmp_path, capsys):
 def test_real_smoke_grid_end_to_end(tmp_path, real_data_dir, image_run):
     """Two image runs of the real smoke profile through the sweep; the folder holds image_experiments.run's layout."""
     grid = Grid("smoke", datasets=("mnist",), wds=(1e-3,), seeds=(0,), profile="smoke")
-    res = run_sweep(grid.tasks(), tmp_path, grid=grid.to_dict(), data_dir=str(real_data_dir), download=False,
-                    progress=False)
+    res = run_sweep(
+        grid.tasks(), tmp_path, grid=grid.to_dict(), data_dir=str(real_data_dir), download=False, progress=False
+    )
     assert res.counts == {"completed": 2}, res.tasks
     for name in res.tasks:
         rdir = tmp_path / name
         assert {"config.json", "metrics.json", "history.json", "arrays.npz", "environment.json"} <= {
-            p.name for p in rdir.iterdir()}
+            p.name for p in rdir.iterdir()
+        }
         cfg = json.loads((rdir / "config.json").read_text())
         assert cfg["threads"] == 1 and cfg["run_dir"] == str(rdir) and cfg["profile"] == "smoke"
 
@@ -239,8 +270,16 @@ def test_ray_local_cluster_matches_local_backend(tmp_path):
     pytest.importorskip("ray")
     tasks = fake_tasks(6, {1: {"fail": "always"}, 2: {"fail": "once"}})
     local = run_sweep(tasks, tmp_path / "local", grid="t", task_fn=fake_task, max_attempts=2, progress=False)
-    ray_res = run_sweep(tasks, tmp_path / "ray", grid="t", backend="ray", task_fn=fake_task, max_attempts=2,
-                        cpus_per_task=1, progress=False)
+    ray_res = run_sweep(
+        tasks,
+        tmp_path / "ray",
+        grid="t",
+        backend="ray",
+        task_fn=fake_task,
+        max_attempts=2,
+        cpus_per_task=1,
+        progress=False,
+    )
     assert manifest(ray_res)["backend"] == "ray"
     for name in local.tasks:
         a, b = local.tasks[name], ray_res.tasks[name]

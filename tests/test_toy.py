@@ -48,8 +48,20 @@ def test_smoke_run_writes_every_run_with_finite_metrics(smoke_run):
     cfg, out, records = smoke_run
     assert [r["id"] for r in records] == [r["id"] for r in planned_runs(cfg)]
     assert len(records) == len(cfg.tasks) * len(cfg.lambdas) * len(cfg.seeds) * 2
-    required = ("lss", "lsr", "ots", "ot_cost_gap", "transport_energy", "energy_ratio", "map_uvp",
-                "theorem1_share", "task_loss", "bound_spectral", "bound_frobenius", "bound_penalty_form")
+    required = (
+        "lss",
+        "lsr",
+        "ots",
+        "ot_cost_gap",
+        "transport_energy",
+        "energy_ratio",
+        "map_uvp",
+        "theorem1_share",
+        "task_loss",
+        "bound_spectral",
+        "bound_frobenius",
+        "bound_penalty_form",
+    )
     for r in records:
         for key in required:
             assert key in r, (r["id"], key)
@@ -94,8 +106,19 @@ def test_ctrl_c_keeps_finished_runs_and_resume_completes_the_study(tmp_path):
     import time
 
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "toy_experiments.gaussians", "--smoke", "--quiet", "--figures", "false",
-           "--steps", "400", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "toy_experiments.gaussians",
+        "--smoke",
+        "--quiet",
+        "--figures",
+        "false",
+        "--steps",
+        "400",
+        "--out",
+        str(out),
+    ]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
     while not list((out / "runs").glob("*.json")) and time.time() - t0 < 240:
@@ -164,7 +187,10 @@ def test_random_permutation_map_scores_badly(task):
     m = evaluate_tracks(tracks, tx=truth.tx, y=truth.y, target_var=truth.target_var, pairs=_pairs(200))
     good = evaluate_tracks(
         otflow.geodesic_tracks(truth.x, truth.tx, 6, sigma=np.arange(200)),
-        tx=truth.tx, y=truth.y, target_var=truth.target_var, pairs=_pairs(200),
+        tx=truth.tx,
+        y=truth.y,
+        target_var=truth.target_var,
+        pairs=_pairs(200),
     )
     # same output distribution, so the fit cannot tell them apart ...
     np.testing.assert_allclose(m["w2_to_target"], good["w2_to_target"], rtol=1e-9)
@@ -233,8 +259,16 @@ def test_energy_bounds_hold_bias_free_and_lifted(residual):
         x = np.random.default_rng(0).normal(size=(300, 2))
         tr = otflow.record_tracks(model, x, blocks=list(model))
         if bias:
-            weights = [lifted_weights(net.W1[0, l].detach(), net.b1[0, l].detach(), net.W2[0, l].detach(),
-                                      net.b2[0, l].detach(), residual=residual) for l in range(5)]
+            weights = [
+                lifted_weights(
+                    net.W1[0, l].detach(),
+                    net.b1[0, l].detach(),
+                    net.W2[0, l].detach(),
+                    net.b2[0, l].detach(),
+                    residual=residual,
+                )
+                for l in range(5)
+            ]
             # the lifted bias-free blocks reproduce the tracks on (x, 1)
             z = np.c_[x, np.ones(len(x))]
             for l, (w1, w2) in enumerate(weights):
@@ -254,14 +288,27 @@ def test_energy_bounds_hold_bias_free_and_lifted(residual):
 
 
 def _rec(net, seed, fit, lss, ots, ratio, lam=0.0):
-    return dict(task="gaussian", n_blocks=4, width=8, lam=lam, seed=seed, net=net, fit=fit, lss=lss, ots=ots,
-                energy_ratio=ratio, kind="grid")
+    return dict(
+        task="gaussian",
+        n_blocks=4,
+        width=8,
+        lam=lam,
+        seed=seed,
+        net=net,
+        fit=fit,
+        lss=lss,
+        ots=ots,
+        energy_ratio=ratio,
+        kind="grid",
+    )
 
 
 def test_verdicts_report_what_was_measured_and_skip_pairs_that_do_not_fit():
     recs = [
-        _rec("residual", 0, True, 1.1, 0.9, 1.05), _rec("plain", 0, True, 2.0, 0.1, 1.8),
-        _rec("residual", 1, True, 1.2, 0.8, 1.10), _rec("plain", 1, False, 1.0, 1.0, 1.0),  # plain collapsed
+        _rec("residual", 0, True, 1.1, 0.9, 1.05),
+        _rec("plain", 0, True, 2.0, 0.1, 1.8),
+        _rec("residual", 1, True, 1.2, 0.8, 1.10),
+        _rec("plain", 1, False, 1.0, 1.0, 1.0),  # plain collapsed
     ]
     lines = verdicts(recs)
     assert lines[0].startswith("residual LSS below plain: HOLDS: true in 1/1") and "1 pair(s) excluded" in lines[0]
@@ -306,8 +353,13 @@ def test_cuda_request_without_cuda_is_a_clear_error(capsys):
 
 
 def test_bad_option_from_the_shell_has_no_traceback(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "toy_experiments.gaussians", "--lambdas", "x"], capture_output=True,
-                       text=True, timeout=120, cwd=tmp_path)
+    p = subprocess.run(
+        [sys.executable, "-m", "toy_experiments.gaussians", "--lambdas", "x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert p.returncode == 2
     assert "--lambdas" in p.stderr and "Traceback" not in p.stderr
 

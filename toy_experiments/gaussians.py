@@ -140,8 +140,17 @@ class Config:
     def smoke(cls, **kw) -> Config:
         """Seconds: tiny nets, two weight decays, one seed, few steps and points."""
         base = dict(
-            lambdas=(0.0, 1e-2), seeds=(0,), n_blocks=3, width=8, steps=40, batch=16, n_eval=64, n_pairs=300,
-            n_plot=16, truth_oversample=2, name="smoke",
+            lambdas=(0.0, 1e-2),
+            seeds=(0,),
+            n_blocks=3,
+            width=8,
+            steps=40,
+            batch=16,
+            n_eval=64,
+            n_pairs=300,
+            n_plot=16,
+            truth_oversample=2,
+            name="smoke",
         )
         return cls(**{**base, **kw})
 
@@ -149,8 +158,15 @@ class Config:
     def full(cls, **kw) -> Config:
         """Minutes to an hour: 5 seeds, deeper and wider nets, more steps and points, a depth × width sweep."""
         base = dict(
-            seeds=(0, 1, 2, 3, 4), n_blocks=12, width=64, steps=1500, n_eval=1000, n_pairs=20000,
-            sweep_depths=(4, 8, 16), sweep_widths=(16, 32, 64, 128), name="full",
+            seeds=(0, 1, 2, 3, 4),
+            n_blocks=12,
+            width=64,
+            steps=1500,
+            n_eval=1000,
+            n_pairs=20000,
+            sweep_depths=(4, 8, 16),
+            sweep_widths=(16, 32, 64, 128),
+            name="full",
         )
         return cls(**{**base, **kw})
 
@@ -185,8 +201,16 @@ def planned_runs(cfg: Config) -> list[dict]:
             for lam in lams:
                 for seed in cfg.seeds:
                     runs.append(
-                        dict(task=task, n_blocks=depth, width=width, net=net, lam=float(lam), seed=seed, kind=kind,
-                             id=run_id(task, depth, width, net, lam, seed))
+                        dict(
+                            task=task,
+                            n_blocks=depth,
+                            width=width,
+                            net=net,
+                            lam=float(lam),
+                            seed=seed,
+                            kind=kind,
+                            id=run_id(task, depth, width, net, lam, seed),
+                        )
                     )
     return runs
 
@@ -211,9 +235,17 @@ def _evaluate_model(net, k: int, meta: dict, truth, problem, pairs, cfg: Config,
     tracks = otflow.record_tracks(model, truth.x, blocks=list(model), batch_size=len(truth.x))
     rec = dict(meta)
     rec["train_loss"] = float(train_loss)
-    rec.update(evaluate_tracks(tracks, tx=truth.tx, y=truth.y, target_var=truth.target_var,
-                               w2_floor=truth.w2_floor or 0.0, w2_source_target=truth.w2_source_target,
-                               pairs=pairs))
+    rec.update(
+        evaluate_tracks(
+            tracks,
+            tx=truth.tx,
+            y=truth.y,
+            target_var=truth.target_var,
+            w2_floor=truth.w2_floor or 0.0,
+            w2_source_target=truth.w2_source_target,
+            pairs=pairs,
+        )
+    )
     xl = tracks[:, -1]
     if problem.is_transport:
         rec["task_loss"] = rec["w2_to_target"]
@@ -230,7 +262,10 @@ def _evaluate_model(net, k: int, meta: dict, truth, problem, pairs, cfg: Config,
     if cfg.bias:
         weights = [
             lifted_weights(
-                net.W1[k, l].detach(), net.b1[k, l].detach(), net.W2[k, l].detach(), net.b2[k, l].detach(),
+                net.W1[k, l].detach(),
+                net.b1[k, l].detach(),
+                net.W2[k, l].detach(),
+                net.b2[k, l].detach(),
                 residual=residual,
             )
             for l in range(net.n_blocks)
@@ -243,8 +278,11 @@ def _evaluate_model(net, k: int, meta: dict, truth, problem, pairs, cfg: Config,
     rec["nonfinite"] = bad
     from otflow.runs import save_npz, write_json
 
-    save_npz(out / "arrays" / f"{meta['id']}.npz", tracks=tracks[: cfg.n_plot].astype(np.float32),
-             outputs=xl.astype(np.float32))
+    save_npz(
+        out / "arrays" / f"{meta['id']}.npz",
+        tracks=tracks[: cfg.n_plot].astype(np.float32),
+        outputs=xl.astype(np.float32),
+    )
     write_json(out / "runs" / f"{meta['id']}.json", rec)
     return rec
 
@@ -293,8 +331,12 @@ def run(cfg: Config, out, *, resume: bool = False, progress: bool = True, stop=N
     groups = _groups(plan)
     todo = [g for g in groups if any(r["id"] not in done for r in g)]
     bar = tqdm(
-        total=sum(cfg.steps + len(g) for g in todo), disable=not progress, unit="it", desc="gaussians",
-        dynamic_ncols=True, leave=True,
+        total=sum(cfg.steps + len(g) for g in todo),
+        disable=not progress,
+        unit="it",
+        desc="gaussians",
+        dynamic_ncols=True,
+        leave=True,
     )
     truths, problems, timings = {}, {}, []
     t0 = time.perf_counter()
@@ -303,15 +345,24 @@ def run(cfg: Config, out, *, resume: bool = False, progress: bool = True, stop=N
             task = group[0]["task"]
             if task not in truths:
                 problems[task] = make_problem(task)
-                truths[task] = ground_truth(problems[task], cfg.n_eval, seed=cfg.eval_seed,
-                                            oversample=cfg.truth_oversample)
+                truths[task] = ground_truth(
+                    problems[task], cfg.n_eval, seed=cfg.eval_seed, oversample=cfg.truth_oversample
+                )
                 t = truths[task]
-                save_npz(out / "truth" / f"{task}.npz", x=t.x, **{k: v for k, v in
-                         (("tx", t.tx), ("y", t.y), ("labels", t.labels)) if v is not None})
-                write_json(out / "truth" / f"{task}.json", {
-                    "target_var": t.target_var, "w2_source_target": t.w2_source_target,
-                    "w2_floor": t.w2_floor, "map_floor_uvp": t.map_floor,
-                })
+                save_npz(
+                    out / "truth" / f"{task}.npz",
+                    x=t.x,
+                    **{k: v for k, v in (("tx", t.tx), ("y", t.y), ("labels", t.labels)) if v is not None},
+                )
+                write_json(
+                    out / "truth" / f"{task}.json",
+                    {
+                        "target_var": t.target_var,
+                        "w2_source_target": t.w2_source_target,
+                        "w2_floor": t.w2_floor,
+                        "map_floor_uvp": t.map_floor,
+                    },
+                )
             problem, truth = problems[task], truths[task]
             # again before every group: otflow's compiled (numba, OpenMP) solver can reset the OpenMP
             # thread count that torch uses, which made later groups train several times slower
@@ -319,9 +370,19 @@ def run(cfg: Config, out, *, resume: bool = False, progress: bool = True, stop=N
             t_group = time.perf_counter()
             bar.set_description(f"{task} L={group[0]['n_blocks']} w={group[0]['width']}: training {len(group)} nets")
             net, losses = train_group(
-                problem, [r["net"] == "residual" for r in group], [r["lam"] for r in group],
-                [r["seed"] for r in group], n_blocks=group[0]["n_blocks"], width=group[0]["width"], bias=cfg.bias,
-                init=cfg.init, steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, device=cfg.device, progress=bar.update,
+                problem,
+                [r["net"] == "residual" for r in group],
+                [r["lam"] for r in group],
+                [r["seed"] for r in group],
+                n_blocks=group[0]["n_blocks"],
+                width=group[0]["width"],
+                bias=cfg.bias,
+                init=cfg.init,
+                steps=cfg.steps,
+                batch=cfg.batch,
+                lr=cfg.lr,
+                device=cfg.device,
+                progress=bar.update,
                 stop=stop,
             )
             t_train = time.perf_counter()
@@ -336,8 +397,16 @@ def run(cfg: Config, out, *, resume: bool = False, progress: bool = True, stop=N
                     done.add(meta["id"])
                 bar.update(1)
             t_eval = time.perf_counter()
-            timings.append({"task": task, "n_blocks": group[0]["n_blocks"], "width": group[0]["width"],
-                            "n_models": len(group), "train_s": t_train - t_group, "eval_s": t_eval - t_train})
+            timings.append(
+                {
+                    "task": task,
+                    "n_blocks": group[0]["n_blocks"],
+                    "width": group[0]["width"],
+                    "n_models": len(group),
+                    "train_s": t_train - t_group,
+                    "eval_s": t_eval - t_train,
+                }
+            )
     finally:
         bar.close()
     records = [json.loads((out / "runs" / f"{r['id']}.json").read_text()) for r in plan]
@@ -365,8 +434,9 @@ def _write_summary(cfg: Config, out: Path, records: list[dict], seconds: float, 
     rows = summarise(records)
     lines = verdicts(grid)
     table = format_table(rows, cfg.fit_rules())
-    write_json(out / "summary.json",
-               {"rows": rows, "verdicts": lines, "train_eval_seconds": seconds, "group_timings": timings})
+    write_json(
+        out / "summary.json", {"rows": rows, "verdicts": lines, "train_eval_seconds": seconds, "group_timings": timings}
+    )
     write_text(out / "table.txt", table + "\n\nVerdicts (default grid):\n" + "\n".join(lines) + "\n")
 
 
@@ -413,8 +483,13 @@ def _parser() -> argparse.ArgumentParser:
     for f in dataclasses.fields(Config):
         if f.name == "name":
             continue
-        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar="VALUE",
-                       help=f"{f.type} (default {getattr(Config(), f.name)!r})")
+        p.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f.name,
+            default=None,
+            metavar="VALUE",
+            help=f"{f.type} (default {getattr(Config(), f.name)!r})",
+        )
     return p
 
 
@@ -467,8 +542,7 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         n = len(list((out / "runs").glob("*.json"))) if (out / "runs").exists() else 0
-        print(f"\ninterrupted: {n} completed run(s) saved in {out}; finish with --out {out} --resume",
-              file=sys.stderr)
+        print(f"\ninterrupted: {n} completed run(s) saved in {out}; finish with --out {out} --resume", file=sys.stderr)
         return 130
     finally:
         if main_thread:

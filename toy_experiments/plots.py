@@ -146,8 +146,7 @@ def _metrics_figure(folder, cfg, records):
 
     tasks = cfg["tasks"]
     lams = [float(v) for v in cfg["lambdas"]]
-    fig, axes = plt.subplots(len(tasks), len(_METRICS), figsize=(2.7 * len(_METRICS), 2.4 * len(tasks)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(tasks), len(_METRICS), figsize=(2.7 * len(_METRICS), 2.4 * len(tasks)), squeeze=False)
     xs = np.arange(len(lams))
     for i, task in enumerate(tasks):
         for j, (key, title) in enumerate(_METRICS):
@@ -155,16 +154,29 @@ def _metrics_figure(folder, cfg, records):
             for off, net in ((-0.08, "residual"), (0.08, "plain")):
                 means, stds, nfit = [], [], []
                 for lam in lams:
-                    rs = [r for r in records if r["kind"] == "grid" and r["task"] == task and r["net"] == net
-                          and r["lam"] == lam]
+                    rs = [
+                        r
+                        for r in records
+                        if r["kind"] == "grid" and r["task"] == task and r["net"] == net and r["lam"] == lam
+                    ]
                     k = ("accuracy" if task == "classification" else "w2_to_target") if key == "fit" else key
                     vals = np.array([r[k] for r in rs], dtype=float)
                     means.append(vals.mean() if len(vals) else np.nan)
                     stds.append(vals.std() if len(vals) else np.nan)
                     nfit.append(sum(r["fit"] for r in rs) / max(len(rs), 1))
                 means, stds = np.array(means), np.array(stds)
-                ax.errorbar(xs + off, means, yerr=stds, color=_COLORS[net], marker="o", ms=4, capsize=2, lw=1,
-                            label=net, mfc="none")
+                ax.errorbar(
+                    xs + off,
+                    means,
+                    yerr=stds,
+                    color=_COLORS[net],
+                    marker="o",
+                    ms=4,
+                    capsize=2,
+                    lw=1,
+                    label=net,
+                    mfc="none",
+                )
                 full = np.array(nfit) == 1
                 ax.plot((xs + off)[full], means[full], "o", color=_COLORS[net], ms=4)
             if key in ("lss", "map_uvp", "energy_ratio") or (key == "fit" and task != "classification"):
@@ -178,8 +190,9 @@ def _metrics_figure(folder, cfg, records):
             if i == len(tasks) - 1:
                 ax.set_xlabel("weight decay λ", fontsize=8)
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle("metrics vs weight decay, mean ± std over seeds (filled: every seed fits; hollow: some do not)",
-                 fontsize=10)
+    fig.suptitle(
+        "metrics vs weight decay, mean ± std over seeds (filled: every seed fits; hollow: some do not)", fontsize=10
+    )
     fig.tight_layout()
     path = _save(fig, folder / "figures" / "metrics_vs_lambda.png")
     plt.close(fig)

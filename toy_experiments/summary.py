@@ -125,10 +125,15 @@ def format_table(rows: list[dict], fit_rules: dict[str, str]) -> str:
             cells = " ".join(f"{_cell(row, k, f):>15}" for k, _, f in cols)
             out.append(f"{row['lam']:>7g} {row['net']:<8} {row['n_fit']:>2}/{row['n']:<1} {cells}")
         form = rs[0].get("bound_form")
-        note = "bias-free blocks: eq. (13) itself" if form == "bias-free (13)" else (
-            "blocks with biases: bounds of the bias-free blocks on the lifted state (x, 1), not (13) itself")
-        out.append(f"-- energy vs the right-hand sides of (13)-(16) ({note}); "
-                   "ok: seeds whose energy is ≤ the tightest bound (spectral)")
+        note = (
+            "bias-free blocks: eq. (13) itself"
+            if form == "bias-free (13)"
+            else ("blocks with biases: bounds of the bias-free blocks on the lifted state (x, 1), not (13) itself")
+        )
+        out.append(
+            f"-- energy vs the right-hand sides of (13)-(16) ({note}); "
+            "ok: seeds whose energy is ≤ the tightest bound (spectral)"
+        )
         header = f"{'λ':>7} {'net':<8} {'ok':>4} " + " ".join(f"{t:>19}" for _, t, _ in BOUND_METRICS)
         out.append(header)
         for row in rs:

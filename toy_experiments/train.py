@@ -88,9 +88,13 @@ def train_group(
         else:
             lab = torch.as_tensor(np.stack(labels), dtype=torch.long)[seed_index].to(device)
             logits = net.logits(out)
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[2]), lab.reshape(-1), reduction="none"
-            ).view(n_models, -1).mean(1)
+            loss = (
+                torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[2]), lab.reshape(-1), reduction="none"
+                )
+                .view(n_models, -1)
+                .mean(1)
+            )
         total = loss.sum() + 0.5 * (lam * net.sq_norms()).sum()
         opt.zero_grad(set_to_none=True)
         total.backward()
