@@ -42,7 +42,7 @@ from otflow.runs import atomic_write_bytes, environment_info, save_npz, seed_eve
 
 __all__ = ["Config", "profile_config", "run", "main", "run_dir_for", "RunError"]
 
-PROFILES = ("smoke", "cpu", "full")
+PROFILES = ("smoke", "cpu", "cpu-grid", "full")
 EPS_GRID = tuple(round(0.01 * i, 2) for i in range(11))
 ABLATION_FRACS = (0.0, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 # fields that say where things are or how they are shown; they do not change the numbers
@@ -178,6 +178,19 @@ def profile_config(profile: str = "full", dataset: str = "cifar10", arch: str = 
                 "profile cpu covers MNIST and CIFAR K=1; K=4 needs a GPU (--profile full) or --profile smoke"
             )
         base.update(epochs=10 if dataset == "mnist" else 8, robust_n=1000, ablation_n=1000)
+    elif profile == "cpu-grid":
+        # sized so that a whole λ grid runs on two idle CPU cores in about an hour (Table 4's 18 runs;
+        # MNIST's 16): fewer epochs (and for CIFAR the first 10,000 training images), smaller
+        # robustness and ablation sets; the stage metrics and OTS still use every test image present
+        if k == 4:
+            raise ValueError(
+                "profile cpu-grid covers MNIST and CIFAR K=1; K=4 needs a GPU (--profile full) or --profile smoke"
+            )
+        base.update(robust_n=500, ablation_n=500, ablation_importance_n=500)
+        if dataset == "mnist":
+            base.update(epochs=2)
+        else:
+            base.update(epochs=4, n_train=10_000)
     elif profile != "full":
         raise ValueError(f"profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
     base.update(overrides)

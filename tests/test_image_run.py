@@ -222,6 +222,21 @@ def test_cli_errors_are_clean(tmp_path, capsys):
     assert code == 1 and err.startswith("error: cifar10 not found") and "by hand" in err and "Traceback" not in err
 
 
+def test_profiles_set_their_sizes_and_overrides_win():
+    cpu = profile_config("cpu", "cifar10", "resnet", 1)
+    assert (cpu.epochs, cpu.n_train, cpu.ots_m, cpu.robust_n) == (8, None, 10_000, 1000)
+    grid = profile_config("cpu-grid", "cifar10", "plain", 1, wd=0.1)
+    assert (grid.epochs, grid.n_train, grid.robust_n, grid.ablation_n, grid.wd) == (4, 10_000, 500, 500, 0.1)
+    assert grid.name == "cifar10_plain_k1_wd0.1_seed0_cpu-grid"
+    mnist = profile_config("cpu-grid", "mnist", "resnet", 1, epochs=3)
+    assert (mnist.epochs, mnist.n_train, mnist.wd) == (3, None, 1e-3)
+    for profile in ("cpu", "cpu-grid"):
+        with pytest.raises(ValueError, match="K=4 needs a GPU"):
+            profile_config(profile, "cifar10", "resnet", 4)
+    with pytest.raises(ValueError, match="profile: expected one of"):
+        profile_config("laptop", "mnist", "resnet", 1)
+
+
 def test_cli_smoke_run_and_overrides(tmp_path, real_data_dir, capsys):
     code = main(
         [
