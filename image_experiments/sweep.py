@@ -685,7 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         default=None,
-        help="profile of every task (image: smoke, cpu, cpu-grid, full; toy: smoke, default, full); default: the grid's",
+        help="profile of every task (image: smoke, cpu, cpu-grid, full; toy: smoke, default, full); "
+        "default: the grid's",
     )
     p.add_argument("--datasets", type=lambda t: _csv(t, str, "--datasets"), default=None)
     p.add_argument("--archs", type=lambda t: _csv(t, str, "--archs"), default=None)
