@@ -8,10 +8,10 @@ Command (default study: 3 tasks × 5 weight decays × 2 nets × 3 seeds = 90 run
     python -m toy_experiments.gaussians --out runs/g1 --seeds 0,1 --lambdas 0,0.01 --steps 400
     python -m toy_experiments.gaussians --out runs/g1 --resume      # finish an interrupted run
 
-Default run on the project machine (2 shared cores, load average 5): 67 s wall, 48 s CPU. Headline
+Default run on the project machine (2 idle cores): 26 s wall (67 s with the cores shared, load 5). Headline
 (mean over seeds, residual vs plain): on *transport*, λ = 0.1 takes the residual nets to LSS 1.25,
 energy ratio 1.65, OTS 1.00 and 0.9 % UVP from the exact OT map (λ = 0: 2.5, 5.1, 0.74, 0.5 %), while
-plain nets fit only at λ = 0 (LSS 6.5, energy ratio ~10³, OTS 0.01, 143 % UVP) and collapse for
+plain nets fit only at λ = 0 (LSS 6.2, energy ratio ~10³, OTS 0.004, 146 % UVP) and collapse for
 λ ≥ 1e-3; each verdict (residual LSS lower, OTS higher, energy ratio closer to 1) held in 12/12
 same-seed pairs where both nets fit (33 pairs excluded). Numbers and figures: docs/toy.md.
 
