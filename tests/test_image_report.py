@@ -217,6 +217,16 @@ def test_claims_are_computed_from_the_runs(runs_dir):
     assert verdicts[6][0][0] == "HOLDS"
     assert verdicts[7][0][0] == "HOLDS"  # planted histories fall every epoch
     assert verdicts[7][1][0] == "NOT MEASURED"  # no width study
+    # claim 2 asks for a sharp drop and a jump: a 1 % LSS drop with flat accuracy is not the claimed effect
+    for r in col["runs"]:
+        c = r["config"]
+        if c["dataset"] == "cifar10" and c["k"] == 1 and float(c["wd"]) == 5e-3:
+            low = K1[(c["arch"], 1e-4)]
+            r["values"]["lss"] = 0.99 * low[0]
+            r["values"]["train_acc"] = low[1] + c["seed"] + 1.0
+    verdicts = dict(report.claims(col, report.aggregate(col["runs"])))
+    # (without the thresholds both nets would count 2/3: the LSS fell and the accuracy rose, a little)
+    assert verdicts[2][0][0] == "DOES NOT HOLD" and "(0/3 as in the paper)" in verdicts[2][0][1]
     # reverse the planted direction of claim 1 and the verdict follows
     for r in col["runs"]:
         if r["config"]["k"] == 4:
