@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from otflow.runs import temp_file
+
 __all__ = ["DataError", "ImageData", "DATASETS", "default_data_dir", "resolve_data_dir", "load_dataset"]
 
 DATASETS = ("mnist", "cifar10", "cifar100")
@@ -139,7 +141,7 @@ def _fetch(url: str, dest_dir: Path, *, progress: bool = True) -> tuple[Path, st
     from tqdm.auto import tqdm
 
     dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".download.", suffix=".tmp")
+    fd, tmp = temp_file(dest_dir, prefix=".download.")
     md5 = hashlib.md5()
     try:
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as resp:

@@ -19,16 +19,50 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "write_json", "write_text", "save_npz", "environment_info", "seed_everything"]
+__all__ = [
+    "atomic_write_bytes",
+    "temp_file",
+    "write_json",
+    "write_text",
+    "save_npz",
+    "environment_info",
+    "seed_everything",
+]
 
 _PACKAGES = ("otflow", "numpy", "scipy", "torch", "pot", "matplotlib", "tqdm", "hypothesis", "ray")
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where /proc allows (os.umask sets it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temp_file(folder, prefix: str, suffix: str = ".tmp") -> tuple[int, str]:
+    """``tempfile.mkstemp`` in ``folder``, but with the permissions of a normally created file.
+
+    ``mkstemp`` creates files readable by their owner only (0600); renamed into place they would keep
+    that mode, and run folders or data sets on shared storage (a Ray cluster, a group project) would
+    be unreadable by everyone else. The file gets ``0o666 & ~umask``, as ``open(path, "w")`` gives.
+    """
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_file(path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

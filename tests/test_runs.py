@@ -43,3 +43,18 @@ def test_seed_everything():
     assert g.integers(10**9) == np.random.default_rng(3).integers(10**9)
     with pytest.raises(ValueError, match="seed"):
         runs.seed_everything(-1)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_get_the_permissions_of_a_normal_file(tmp_path, umask):
+    """mkstemp's 0600 must not survive the rename: run folders on shared storage stay readable."""
+    import os
+
+    old = os.umask(umask)
+    try:
+        p = runs.write_text(tmp_path / f"r{umask:o}.txt", "x")
+        plain = tmp_path / f"plain{umask:o}.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~umask
