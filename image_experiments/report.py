@@ -634,6 +634,7 @@ def _figures(settings: dict, out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker as mticker
 
     fig_dir = out_dir / "report_figures"
     paths = []
@@ -675,6 +676,8 @@ def _figures(settings: dict, out_dir: Path) -> list[Path]:
                 yscale="log",
                 title=f"LSS during training: {s['title']}",
             )
+            ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(mticker.FormatStrFormatter("%g"))
             ax.legend(fontsize=6, ncol=2)
             save(fig, f"{slug}_lss_vs_epoch.png")
         # Figs. 6-7: metrics against λ
@@ -712,7 +715,7 @@ def _figures(settings: dict, out_dir: Path) -> list[Path]:
                 ax.set_xscale("symlog", linthresh=1e-4)
                 ax.set(xlabel="λ", title=title)
             axes[0].legend(fontsize=6)
-            fig.suptitle(f"Metrics against λ: {s['title']}", fontsize=9)
+            fig.suptitle(f"Metrics against λ: {s['title']}", fontsize=9, y=1.02)
             save(fig, f"{slug}_metrics_vs_lambda.png")
         lam = _pick_lambda(s)
         if lam is None:
@@ -739,7 +742,7 @@ def _figures(settings: dict, out_dir: Path) -> list[Path]:
                     )
             axes[0].legend(fontsize=7)
             seed = min(r["config"]["seed"] for r in chosen.values())
-            fig.suptitle(f"Robustness (Fig. 9 style): {s['title']}, seed {seed}", fontsize=9)
+            fig.suptitle(f"Robustness (Fig. 9 style): {s['title']}, seed {seed}", fontsize=9, y=1.02)
             save(fig, f"{slug}_robustness.png")
         # Fig. 8: ablation
         abl = {a: r["metrics"]["ablation"] for a, r in chosen.items() if r["metrics"].get("ablation")}
@@ -773,7 +776,8 @@ def _figures(settings: dict, out_dir: Path) -> list[Path]:
                 for i in range(len(p)):
                     ax.plot(p[i, :, 0], p[i, :, 1], "-", color=cm(int(lab[i]) % 10), lw=0.8, alpha=0.8)
                     ax.plot(p[i, -1, 0], p[i, -1, 1], ".", color=cm(int(lab[i]) % 10), ms=4)
-                ax.set(title=f"{arch}, λ={lam:g}: stage-1 tracks (random 2-D projection)")
+                ax.set_title(f"{arch}, λ={lam:g}: stage-1 tracks", fontsize=10)
+            fig.suptitle(f"{s['title']}: random 2-D projection (Fig. 3 style), colour = class, dot = end", fontsize=10)
             save(fig, f"{slug}_tracks.png")
     return paths
 
