@@ -586,12 +586,27 @@ def claims(collected: dict, settings: dict) -> list[tuple[int, list[tuple[str, s
 
 
 def correlations(runs: list[dict]) -> list[dict]:
-    """Pearson r and Spearman ρ of LSS and OTS with train and test accuracy, over all runs and per net."""
+    """Pearson r and Spearman ρ of LSS and OTS with train and test accuracy: over all runs and per net,
+    then within each setting (data set, K, profile) of more than one λ, where accuracies are comparable.
+    Rows carry ``group`` ("all", "resnet", "plain", or "<setting>: all|resnet|plain")."""
     from scipy import stats
 
+    groups = [(g, None, None if g == "all" else g) for g in ("all", "resnet", "plain")]
+    by_setting = defaultdict(list)
+    for r in runs:
+        by_setting[r["setting"]].append(r)
+    if len(by_setting) > 1:
+        for setting, rs in sorted(by_setting.items()):
+            if len({float(r["config"]["wd"]) for r in rs}) > 1:
+                title = _setting_title(rs[0]["setting_fields"])
+                groups += [(f"{title}: {g}", setting, None if g == "all" else g) for g in ("all", "resnet", "plain")]
     out = []
-    for group in ("all", "resnet", "plain"):
-        rs = [r for r in runs if group == "all" or r["config"]["arch"] == group]
+    for group, setting, arch in groups:
+        rs = [
+            r
+            for r in runs
+            if (setting is None or r["setting"] == setting) and (arch is None or r["config"]["arch"] == arch)
+        ]
         for x in ("lss", "ots"):
             for y in ("train_acc", "test_acc"):
                 pts = [
@@ -880,7 +895,7 @@ def make_report(runs_dir, out_dir=None, *, figures: bool = True) -> Path:
     corr = correlations(col["runs"])
     if any(c["n"] for c in corr):
         md += [
-            "## Correlation of LSS and OTS with accuracy, across all runs",
+            "## Correlation of LSS and OTS with accuracy, across all runs and within each setting",
             "",
             _md_table(
                 ["runs", "metric", "accuracy", "n", "Pearson r", "Spearman ρ"],

@@ -239,6 +239,12 @@ def test_correlations(runs_dir):
     rows = report.correlations(report.collect(runs_dir)["runs"])
     row = next(r for r in rows if (r["group"], r["x"], r["y"]) == ("plain", "lss", "train_acc"))
     assert row["n"] == 7 and row["pearson"] < -0.5  # planted: lower LSS with higher accuracy
+    # within the CIFAR-10 K=1 setting (3 λ, 2 seeds): the 6 plain runs only; single-λ settings get no rows
+    row = next(
+        r for r in rows if (r["group"], r["x"], r["y"]) == ("cifar10 K=1, profile smoke: plain", "lss", "train_acc")
+    )
+    assert row["n"] == 6 and row["pearson"] < -0.5
+    assert not any(r["group"].startswith(("mnist", "cifar100")) for r in rows)
 
 
 def test_report_renders_tables_claims_problems_and_figures(runs_dir, tmp_path):
