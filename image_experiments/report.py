@@ -410,7 +410,7 @@ def _claim2(settings):
             f"counted as in the paper: an LSS drop of at least {100 * CLAIM2_LSS_DROP:.0f} %, a train-accuracy "
             f"rise of at least {CLAIM2_ACC_JUMP:g} points, and lower train accuracy at λ ≥ 5e-2"
         )
-        lines.append((_word(tw, tn), f"{s['title']}: " + "; ".join(parts) + f" ({rule})"))
+        lines.append((_word(tw, tn), f"{s['title']}: " + "; ".join(parts) + (f" ({rule})" if tn else "")))
     return lines or [("NOT MEASURED", "no CIFAR K=1 runs")]
 
 
