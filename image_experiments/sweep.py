@@ -30,7 +30,9 @@ profile. A task whose folder already holds a result (``metrics.json`` with statu
 (default 3) and then recorded as ``failed``; the sweep goes on. Rerunning a sweep retries its failed
 tasks with a fresh budget and resumes interrupted image runs from their last epoch checkpoint.
 
-The sweep's state is ``<out-dir>/sweep-<grid>.json`` (rewritten atomically after every change):
+The sweep's state is ``<out-dir>/sweep-<grid>.json`` (rewritten atomically after every change;
+a grid changed on the command line, e.g. ``table4 --profile cpu-grid``, is named
+``<grid>-<hash of the changes>`` so that it never overwrites the state of another sweep):
 per task its kind, parameters, run folder, status (``pending``, ``running``, ``completed``,
 ``diverged``, ``failed``, ``interrupted``), ``cached`` (result found, not rerun), attempts, the
 error of each failed attempt and the wall time.
@@ -732,7 +734,11 @@ def main(argv=None) -> int:
         if args.overrides:
             changes["overrides"] = {**grid.overrides, **dict(args.overrides)}
         if changes:
-            grid = Grid(**{**grid.to_dict(), **changes})
+            # a changed grid keeps its own manifest: `table4 --profile cpu-grid` and `table4 --wds 5e-4` must
+            # not overwrite each other's state; the same options give the same name, so a rerun resumes
+            key = json.dumps(changes, sort_keys=True, default=str)
+            name = f"{grid.name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+            grid = Grid(**{**grid.to_dict(), **changes, "name": name})
         tasks = grid.tasks()
         if args.max_attempts < 1:
             raise ValueError(f"--max-attempts: expected a positive integer, got {args.max_attempts}")

@@ -243,6 +243,17 @@ def test_cli_toy_grid_end_to_end(tmp_path, capsys):
     assert "(cached)" in capsys.readouterr().out
     assert sweep.main(argv + ["--dry-run"]) == 0
     assert "toy_gaussian_wd0_seed0_smoke  completed" in capsys.readouterr().out
+    # a grid changed on the command line has its own manifest; another change does not overwrite it
+    (first,) = tmp_path.glob("sweep-toy-*.json")
+    assert sorted(json.loads(first.read_text())["tasks"]) == [
+        "toy_gaussian_wd0.01_seed0_smoke",
+        "toy_gaussian_wd0_seed0_smoke",
+    ]
+    narrow = [a if a != "0,0.01" else "0.01" for a in argv]
+    assert sweep.main(narrow) == 0
+    manifests = sorted(tmp_path.glob("sweep-toy-*.json"))
+    assert len(manifests) == 2 and first in manifests
+    assert len(json.loads(first.read_text())["tasks"]) == 2
 
 
 def test_real_smoke_grid_end_to_end(tmp_path, real_data_dir, image_run):
