@@ -29,6 +29,13 @@ from otflow.metrics import (
     track_distance,
     transport_energy,
 )
+from otflow.nulls import (
+    NullReferences,
+    independent_layer_tracks,
+    null_references,
+    random_walk_tracks,
+    shuffled_displacements,
+)
 from otflow.projection import random_projection, random_projection_matrix
 from otflow.report import TrackReport, track_report
 from otflow.runs import environment_info, seed_everything
@@ -43,6 +50,7 @@ __all__ = [
     "EnergyBounds",
     "Gaussian",
     "GaussianMixture",
+    "NullReferences",
     "OTScore",
     "TrackReport",
     "assignment_cost",
@@ -54,17 +62,21 @@ __all__ = [
     "gaussian_map",
     "gaussian_w2_squared",
     "geodesic_tracks",
+    "independent_layer_tracks",
     "line_shape_ratio",
     "line_shape_score",
+    "null_references",
     "optimal_assignment",
     "ot_score",
     "pairwise_sq_dists",
     "random_projection",
     "random_projection_matrix",
+    "random_walk_tracks",
     "record_tracks",
     "seed_everything",
     "segment_lengths",
     "segment_proportions",
+    "shuffled_displacements",
     "solve_assignment",
     "sqrtm_psd",
     "theorem1_bound",
