@@ -6,8 +6,10 @@ tracks (65,536-dimensional in stage 1) never have to be held for all samples at 
 
 * :func:`stage_metrics`: per stage LSR, LSS, segment proportions and transport energy (means over
   samples, as :func:`otflow.track_report` computes them, accumulated chunk by chunk), then OTS, its
-  cost gap, W2² of the endpoints and the energy ratio from one exact assignment on ``(x^0, x^L)``.
-* :func:`ots_nulls`: the null baselines for OTS (see the function for what each one means).
+  cost gap, W2² of the endpoints and the energy ratio from one exact assignment on ``(x^0, x^L)``,
+  and the same metrics for the per-segment shuffled-displacement null.
+* :func:`recalibrate_bn`: BatchNorm statistics re-estimated on training images (untrained nets).
+* :func:`gaussian_control`: the linear Gaussian OT map on the same endpoints (a positive control).
 * :func:`robustness`: accuracy under Gaussian noise and FGSM over an ε grid, and the per-layer
   variation rate (35).
 * :func:`unit_ablation`: accuracy against the number of important units replaced, per block (App. 7.1).
@@ -27,7 +29,8 @@ __all__ = [
     "evaluate",
     "probe",
     "stage_metrics",
-    "ots_nulls",
+    "gaussian_control",
+    "recalibrate_bn",
     "robustness",
     "unit_ablation",
     "track_projection",
@@ -114,84 +117,172 @@ def probe(model, x, y, *, chunk: int = 250, lss_eps: float | None = 0.0) -> dict
     }
 
 
-def stage_metrics(model, x, *, chunk: int = 250, lss_eps: float | None = 0.0, with_ot: bool = True) -> list[dict]:
+class _StageStream:
+    """One stage's metrics accumulated over chunks of samples, so the tracks are never held at once.
+
+    Per sample: LSS, LSR and segment proportions (otflow's functions on each chunk); in total: the
+    transport energy (12) and the squared displacement; the endpoints ``x^0``, ``x^L`` for OTS.
+    With ``perms`` (one permutation of the m samples per segment, as drawn by
+    :func:`otflow.shuffled_displacements`) it also streams that null: sample j's step of segment l
+    goes to sample ``π_l^{-1}(j)``, so the shuffled end points, unit-step sums, path lengths and
+    segment counts are built by scatter-adds (no two samples of a chunk share a target).
+    """
+
+    def __init__(self, m: int, n_blocks: int, dim: int, lss_eps, perms=None):
+        self.m, self.n_blocks, self.lss_eps = m, n_blocks, lss_eps
+        self.per = {"lss": [], "lsr": [], "prop": []}
+        self.energy = self.disp = 0.0
+        self.error = None
+        self.x0 = np.empty((m, dim), np.float32)
+        self.xl = np.empty((m, dim), np.float32)
+        self.inv = None if perms is None else [np.argsort(p) for p in perms]
+        if self.inv is not None:
+            self.sh_disp = np.zeros((m, dim), np.float32)
+            self.sh_unit = np.zeros((m, dim), np.float32)
+            self.sh_path = np.zeros(m)
+            self.sh_count = np.zeros(m, np.int64)
+
+    def add(self, s: int, t: np.ndarray) -> None:
+        self.x0[s : s + len(t)] = t[:, 0]
+        self.xl[s : s + len(t)] = t[:, -1]
+        if self.error:
+            return
+        try:
+            self.per["lss"].append(otflow.line_shape_score(t, eps=self.lss_eps))
+            self.per["lsr"].append(otflow.line_shape_ratio(t))
+            self.per["prop"].append(otflow.segment_proportions(t))
+        except ValueError as err:
+            self.error = str(err)
+            return
+        d = (t[:, -1] - t[:, 0]).astype(np.float64)
+        self.energy += otflow.transport_energy(t) * len(t) / self.m
+        self.disp += float(np.einsum("ij,ij->", d, d)) / self.m
+        if self.inv is not None:
+            self._add_shuffled(s, t)
+
+    def _add_shuffled(self, s: int, t: np.ndarray) -> None:
+        steps = np.diff(t.astype(np.float64), axis=1)
+        length = np.linalg.norm(steps, axis=2)
+        keep = length > (self.lss_eps or 0.0)
+        for l, inv in enumerate(self.inv):
+            tgt = inv[s : s + len(t)]
+            self.sh_disp[tgt] += steps[:, l]
+            unit = steps[:, l] / np.where(keep[:, l], length[:, l], 1.0)[:, None]
+            self.sh_unit[tgt] += np.where(keep[:, l, None], unit, 0.0)
+            self.sh_path[tgt] += length[:, l]
+            self.sh_count[tgt] += keep[:, l]
+
+    def shuffled(self) -> dict:
+        """LSS, LSR, OTS, cost gap, W2² and energy ratio of the shuffled-displacement tracks."""
+        chord_unit = np.linalg.norm(self.sh_unit.astype(np.float64), axis=1)
+        chord = np.linalg.norm(self.sh_disp.astype(np.float64), axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lss = np.where(chord_unit > 0, self.sh_count / chord_unit, np.inf)
+            lsr = self.sh_path / chord
+        res = otflow.ot_score(self.x0, self.x0 + self.sh_disp)
+        w2 = res.cost_optimal
+        return {
+            "lss": float(np.mean(np.maximum(lss, 1.0))),
+            "lsr": float(np.mean(np.maximum(lsr, 1.0))) if (chord > 0).all() else None,
+            "ots": res.score,
+            "ot_cost_gap": res.cost_gap,
+            "w2_squared": w2,
+            "energy_ratio": self.energy / w2 if w2 > 0 else None,
+        }
+
+    def result(self, stage: int, shape, with_ot: bool) -> dict:
+        r = {"stage": stage, "shape": list(shape), "dim": int(self.x0.shape[1]), "n_blocks": self.n_blocks}
+        r["m"] = self.m
+        if self.error:
+            r.update(error=self.error, arrays={})
+        else:
+            lss, lsr, prop = (np.concatenate(self.per[key]) for key in ("lss", "lsr", "prop"))
+            r.update(
+                lsr=float(lsr.mean()),
+                lss=float(lss.mean()),
+                segment_proportions=[float(v) for v in prop.mean(0)],
+                transport_energy=self.energy,
+                displacement_sq=self.disp,
+                arrays={"lss": lss, "lsr": lsr, "proportions": prop},
+            )
+        if with_ot:
+            res = otflow.ot_score(self.x0, self.xl)
+            w2 = res.cost_optimal
+            r.update(ots=res.score, ot_cost_gap=res.cost_gap, w2_squared=w2)
+            if "transport_energy" in r:
+                r["energy_ratio"] = r["transport_energy"] / w2 if w2 > 0 else None
+            r["arrays"]["sigma"] = res.sigma
+            if self.inv is not None and not self.error:
+                r["shuffled"] = self.shuffled()
+        r["x0"], r["xL"] = self.x0, self.xl
+        return r
+
+
+def stage_metrics(
+    model, x, *, chunk: int = 250, lss_eps: float | None = 0.0, with_ot: bool = True, null_seed: int | None = None
+) -> list[dict]:
     """Per-stage track metrics on uint8 images ``x`` (m samples).
 
     Returns one dict per stage with the fields of :class:`otflow.TrackReport` (``lsr``, ``lss``,
     ``segment_proportions``, ``transport_energy``, ``displacement_sq``, ``w2_squared``,
     ``energy_ratio``, ``ots``, ``ot_cost_gap``) plus ``shape`` and the per-sample arrays under
     ``"arrays"`` (``lsr``, ``lss``, ``proportions``, ``sigma``) and the endpoints ``x0``, ``xL``
-    (float32) for the null baselines. Per-sample scores come from otflow's metric functions and
+    (float32) for the positive control. Per-sample scores come from otflow's metric functions and
     chunk means are combined with weights ``n_chunk / m``, so the aggregates equal those of
     :func:`otflow.track_report` on the whole array (tested) without holding it in memory.
+
+    With ``null_seed`` (and ``with_ot``), each stage also gets ``"shuffled"``: the same metrics on
+    :func:`otflow.shuffled_displacements` of its tracks with ``rng=null_seed + stage_index``
+    (equal to computing them on the whole array; tested).
     """
     dev = _device_of(model)
     m = len(x)
-    per = None
+    streams = None
     for s, e in _chunks(m, chunk):
         tracks = _tracks(model, to_float(x[s:e], dev))
-        if per is None:
-            per = [
-                {
-                    "lss": [],
-                    "lsr": [],
-                    "prop": [],
-                    "energy": 0.0,
-                    "disp": 0.0,
-                    "x0": np.empty((m, t.shape[2]), np.float32),
-                    "xL": np.empty((m, t.shape[2]), np.float32),
-                    "n_blocks": t.shape[1] - 1,
-                    "error": None,
-                }
-                for t in tracks
-            ]
-        for k, t in enumerate(tracks):
-            p = per[k]
-            p["x0"][s:e] = t[:, 0]
-            p["xL"][s:e] = t[:, -1]
-            if p["error"]:
-                continue
-            try:
-                p["lss"].append(otflow.line_shape_score(t, eps=lss_eps))
-                p["lsr"].append(otflow.line_shape_ratio(t))
-                p["prop"].append(otflow.segment_proportions(t))
-            except ValueError as err:
-                p["error"] = str(err)
-                continue
-            w = len(t) / m
-            d = (t[:, -1] - t[:, 0]).astype(np.float64)
-            p["energy"] += otflow.transport_energy(t) * w
-            p["disp"] += float(np.einsum("ij,ij->", d, d)) / m
-    results = []
-    for k, p in enumerate(per):
-        shape = tuple(int(v) for v in _stage_shape(model, k))
-        r = {"stage": k + 1, "shape": list(shape), "dim": int(p["x0"].shape[1]), "n_blocks": p["n_blocks"], "m": m}
-        if p["error"]:
-            r.update(error=p["error"], arrays={})
-        else:
-            lss, lsr, prop = (np.concatenate(p[key]) for key in ("lss", "lsr", "prop"))
-            r.update(
-                lsr=float(lsr.mean()),
-                lss=float(lss.mean()),
-                segment_proportions=[float(v) for v in prop.mean(0)],
-                transport_energy=p["energy"],
-                displacement_sq=p["disp"],
-                arrays={"lss": lss, "lsr": lsr, "proportions": prop},
-            )
-        if with_ot:
-            res = otflow.ot_score(p["x0"], p["xL"])
-            w2 = res.cost_optimal
-            r.update(ots=res.score, ot_cost_gap=res.cost_gap, w2_squared=w2)
-            if "transport_energy" in r:
-                r["energy_ratio"] = r["transport_energy"] / w2 if w2 > 0 else None
-            r["arrays"]["sigma"] = res.sigma
-        r["x0"], r["xL"] = p["x0"], p["xL"]
-        results.append(r)
-    return results
+        if streams is None:
+            streams = []
+            for k, t in enumerate(tracks):
+                perms = None
+                if null_seed is not None and with_ot:
+                    rng = np.random.default_rng(null_seed + k)
+                    perms = [rng.permutation(m) for _ in range(t.shape[1] - 1)]
+                streams.append(_StageStream(m, t.shape[1] - 1, t.shape[2], lss_eps, perms))
+        for stream, t in zip(streams, tracks):
+            stream.add(s, t)
+    return [st.result(k + 1, model.stage_dims[k], with_ot) for k, st in enumerate(streams)]
 
 
-def _stage_shape(model, k: int):
-    return model.stage_dims[k]
+@torch.no_grad()
+def recalibrate_bn(model, x, *, batch: int = 250) -> int:
+    """Re-estimate every BatchNorm's running mean and variance on the uint8 images ``x``.
+
+    A freshly built net has running statistics (0, 1), so in eval mode its BatchNorms do not
+    normalise and an untrained net measured that way is not the net that training starts from
+    (its signal may vanish or explode layer by layer). This resets the statistics and runs ``x``
+    through the net in train mode with ``momentum=None`` (an equal-weight average over batches),
+    without gradients; weights are unchanged. Batches of fewer than 2 images are skipped. Returns
+    the number of BatchNorm layers recalibrated (0 for a net without BN).
+    """
+    bns = [mod for mod in model.modules() if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return 0
+    dev = _device_of(model)
+    momenta = [mod.momentum for mod in bns]
+    was = model.training
+    for mod in bns:
+        mod.reset_running_stats()
+        mod.momentum = None
+    model.train()
+    try:
+        for s, e in _chunks(len(x), batch):
+            if e - s >= 2:
+                model(to_float(x[s:e], dev))
+    finally:
+        for mod, mom in zip(bns, momenta):
+            mod.momentum = mom
+        model.train(was)
+    return len(bns)
 
 
 def _span_coordinates(x0: np.ndarray, xl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,54 +304,30 @@ def _span_coordinates(x0: np.ndarray, xl: np.ndarray) -> tuple[np.ndarray, np.nd
     return z[: len(x0)], z[len(x0) :]
 
 
-def ots_nulls(
+def gaussian_control(
     x0: np.ndarray,
     xl: np.ndarray,
     *,
-    rng,
     gaussian_reg: float = 1e-3,
     gaussian_max_dim: int = 8192,
 ) -> dict:
-    """Null baselines and a positive control for the OTS of the pairing ``x0[i] → xl[i]``.
+    """A positive control for the OTS of the pairing ``x0[i] → xl[i]``: the linear Gaussian OT map.
 
-    A high OTS can be trivial in high dimension: when every displacement ``xl[i] − x0[i]`` is short
-    next to the spacing of the points, the identity is the optimal assignment whatever the
-    directions. So OTS is compared with:
-
-    * ``shuffled_displacement``: ``x0[i] + (xl − x0)[π(i)]`` for a random permutation π. It keeps
-      the set of displacement vectors (lengths and directions) and breaks their link with the
-      points. An OTS near the network's means OTS says no more than "the steps are short"; a
-      network well above it moves points in an organised, transport-optimal way.
-    * ``gaussian_linear`` (positive control, not a null): the linear OT map ``T`` between Gaussians
-      fitted to ``x0`` and ``xl`` (:func:`otflow.empirical_gaussian_map`, ridge
-      ``gaussian_reg × mean variance``). ``T`` is affine with a symmetric positive-definite matrix,
-      the gradient of a convex function, so ``(x0, T(x0))`` is cyclically monotone and its OTS is
-      1 unless the solver breaks ties; a value below 1 shows the resolution of OTS at this m and D.
-      ``rel_sq_error = mean‖T(x0) − xl‖² / mean‖xl − x0‖²`` says how much of the network's
-      displacement the linear OT map does *not* explain. Computed in the joint span of the points
-      (an isometry, :func:`_span_coordinates`) and skipped when that span exceeds ``gaussian_max_dim``.
-
-    The third null, an untrained network of the same architecture, is computed by the run (it needs
-    the model); see :func:`image_experiments.run.run`.
+    ``T`` is the linear OT map between Gaussians fitted to ``x0`` and ``xl``
+    (:func:`otflow.empirical_gaussian_map`, ridge ``gaussian_reg × mean variance``). It is affine
+    with a symmetric positive-definite matrix, the gradient of a convex function, so
+    ``(x0, T(x0))`` is cyclically monotone and its OTS is 1 unless the solver breaks ties: a value
+    below 1 shows the resolution of OTS at this m and D. It is *not* a null (its OTS is 1 by
+    construction). ``rel_sq_error = mean‖T(x0) − xl‖² / mean‖xl − x0‖²`` says how much of the
+    network's displacement the linear OT map does *not* explain. Computed in the joint span of the
+    points (an isometry, :func:`_span_coordinates`) and skipped when that span exceeds
+    ``gaussian_max_dim``. The nulls (untrained net, shuffled displacements) are computed by
+    :func:`stage_metrics` and the run.
     """
-    rng = np.random.default_rng(rng)
     m = len(x0)
-    d = (xl - x0).astype(np.float32)
-    pi = rng.permutation(m)
-    shuf = otflow.ot_score(x0, x0 + d[pi])
-    out = {
-        "shuffled_displacement": {
-            "ots": shuf.score,
-            "ot_cost_gap": shuf.cost_gap,
-            "fixed_points_of_pi": int((pi == np.arange(m)).sum()),
-        }
-    }
     r = min(x0.shape[1], 2 * m)
     if r > gaussian_max_dim:
-        out["gaussian_linear"] = {
-            "skipped": f"joint span dimension {r} exceeds gaussian_max_dim={gaussian_max_dim}",
-        }
-        return out
+        return {"skipped": f"joint span dimension {r} exceeds gaussian_max_dim={gaussian_max_dim}"}
     if x0.shape[1] > 2 * m:
         z0, zl = _span_coordinates(x0, xl)
     else:
@@ -271,14 +338,13 @@ def ots_nulls(
     tz = T(z0)
     res = otflow.ot_score(z0, tz)
     disp = float(np.mean(np.sum((zl - z0) ** 2, 1)))
-    out["gaussian_linear"] = {
+    return {
         "ots": res.score,
         "ot_cost_gap": res.cost_gap,
         "reg": reg,
         "span_dim": int(z0.shape[1]),
         "rel_sq_error": float(np.mean(np.sum((tz - zl) ** 2, 1)) / disp) if disp > 0 else None,
     }
-    return out
 
 
 def _perturb(model, xb: torch.Tensor, yb: torch.Tensor, eps: float, kind: str, gen: torch.Generator) -> torch.Tensor:

@@ -29,22 +29,7 @@ def _save(fig, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def make_figures(run_dir) -> list[Path]:
-    """Draw every figure the saved results allow; returns the written paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rdir = Path(run_dir)
-    metrics = json.loads((rdir / "metrics.json").read_text())
-    history = json.loads((rdir / "history.json").read_text())
-    arrays = np.load(rdir / "arrays.npz")
-    title = metrics.get("name", rdir.name)
-    out = rdir / "figures"
-    written = []
-
-    # training curves
+def _training(plt, history: list, title: str):
     ep = [h["epoch"] for h in history if h["epoch"] > 0]
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.5))
     ax[0].plot(ep, [h["train_loss"] for h in history if h["epoch"] > 0], label="train (running)")
@@ -53,44 +38,38 @@ def make_figures(run_dir) -> list[Path]:
     ax[1].plot(ep, [h["train_acc"] for h in history if h["epoch"] > 0], label="train (running)")
     ax[1].plot([h["epoch"] for h in history], [h["probe_acc"] for h in history], label="probe (test)")
     ax[1].set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    lss = arrays["history_probe_lss"]
-    lsr = arrays["history_probe_lsr"]
-    for k in range(lss.shape[1]):
-        ax[2].plot(arrays["history_epoch"], lss[:, k], label=f"LSS stage {k + 1}")
-        ax[2].plot(arrays["history_epoch"], lsr[:, k], "--", label=f"LSR stage {k + 1}")
-    ax[2].set(xlabel="epoch", title="probe LSS / LSR", yscale="log")
+    epochs = [h["epoch"] for h in history]
+    for k in range(len(history[0]["probe_stages"])):
+        for key, style in (("lss", "-"), ("lsr", "--")):
+            vals = [np.nan if h["probe_stages"][k][key] is None else h["probe_stages"][k][key] for h in history]
+            ax[2].plot(epochs, vals, style, label=f"{key.upper()} stage {k + 1}")
+    ax[2].set(xlabel="epoch (0 = untrained, BN re-estimated)", title="probe LSS / LSR", yscale="log")
     for a in ax:
         a.legend(fontsize=7)
     fig.suptitle(title, y=1.03)
-    written.append(out / "training.png")
-    _save(fig, written[-1])
-    plt.close(fig)
+    return fig
 
-    # track projections
-    labels = arrays["projection_labels"]
-    cmap = plt.get_cmap("tab10" if labels.max() < 10 else "tab20")
-    k = 1
-    while f"stage{k}_projection" in arrays:
-        proj = arrays[f"stage{k}_projection"]
-        fig, ax = plt.subplots(figsize=(5, 5))
-        for tr, c in zip(proj, labels):
-            col = cmap(int(c) % cmap.N)
-            ax.plot(tr[:, 0], tr[:, 1], "-", color=col, lw=0.7, alpha=0.8)
-            ax.plot(tr[0, 0], tr[0, 1], "o", color=col, ms=2)
-            ax.plot(tr[-1, 0], tr[-1, 1], "s", color=col, ms=3)
-        st = metrics["stages"][k - 1]
-        ax.set_title(
-            f"stage {k} {tuple(st['shape'])}: LSS {st.get('lss', float('nan')):.2f}, "
-            f"OTS {st.get('ots', float('nan')):.3f}\n(random 2-D projection; o start, ■ end)",
-            fontsize=9,
-        )
-        written.append(out / f"tracks_stage{k}.png")
-        _save(fig, written[-1])
-        plt.close(fig)
-        k += 1
 
-    # segment proportions
-    stages = metrics["stages"]
+def _tracks(plt, metrics: dict, k: int):
+    proj = np.asarray(metrics["projection"]["stages"][k - 1])
+    labels = metrics["projection"]["labels"]
+    cmap = plt.get_cmap("tab10" if max(labels) < 10 else "tab20")
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for tr, c in zip(proj, labels):
+        col = cmap(int(c) % cmap.N)
+        ax.plot(tr[:, 0], tr[:, 1], "-", color=col, lw=0.7, alpha=0.8)
+        ax.plot(tr[0, 0], tr[0, 1], "o", color=col, ms=2)
+        ax.plot(tr[-1, 0], tr[-1, 1], "s", color=col, ms=3)
+    st = metrics["stages"][k - 1]
+    ax.set_title(
+        f"stage {k} {tuple(st['shape'])}: LSS {st.get('lss', float('nan')):.2f}, "
+        f"OTS {st.get('ots', float('nan')):.3f}\n(random 2-D projection; o start, ■ end)",
+        fontsize=9,
+    )
+    return fig
+
+
+def _segments(plt, stages: list, title: str):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for st in stages:
         if "segment_proportions" in st:
@@ -98,40 +77,59 @@ def make_figures(run_dir) -> list[Path]:
             ax.plot(range(1, len(p) + 1), p, "o-", label=f"stage {st['stage']}")
     ax.set(xlabel="segment l", ylabel="mean share of track length", title=f"segment proportions: {title}")
     ax.legend(fontsize=7)
-    written.append(out / "segments.png")
-    _save(fig, written[-1])
-    plt.close(fig)
+    return fig
 
-    rob = metrics.get("robustness")
-    if rob:
-        fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
-        ax[0].plot(rob["eps"], rob["noise_acc"], "o-", label="Gaussian noise")
-        ax[0].plot(rob["eps"], rob["fgsm_acc"], "s-", label="FGSM")
-        ax[0].set(xlabel="ε (pixels in [0, 1])", ylabel="test accuracy", title="robustness")
-        ax[0].legend()
-        layers = np.arange(len(rob["layers"]))
-        ax[1].plot(layers, rob["noise_variation"][-1], "o-", label=f"noise ε={rob['eps'][-1]}")
-        ax[1].plot(layers, rob["fgsm_variation"][-1], "s-", label=f"FGSM ε={rob['eps'][-1]}")
-        ax[1].set_xticks(layers, rob["layers"], rotation=90, fontsize=6)
-        ax[1].set(ylabel="variation rate (35)", title="per-layer variation rate")
-        ax[1].legend()
-        written.append(out / "robustness.png")
-        _save(fig, written[-1])
-        plt.close(fig)
 
-    abl = metrics.get("ablation")
-    if abl:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        acc = np.asarray(abl["acc"])
-        for b, name in enumerate(abl["blocks"]):
-            ax.plot(abl["fracs"], acc[b], "o-", lw=0.8, ms=2, label=name)
-        ax.set(
-            xlabel="fraction of units replaced (most important first)",
-            ylabel="test accuracy",
-            title=f"unit ablation: {title}",
-        )
-        ax.legend(fontsize=5, ncol=2)
-        written.append(out / "ablation.png")
+def _robustness(plt, rob: dict):
+    fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
+    ax[0].plot(rob["eps"], rob["noise_acc"], "o-", label="Gaussian noise")
+    ax[0].plot(rob["eps"], rob["fgsm_acc"], "s-", label="FGSM")
+    ax[0].set(xlabel="ε (pixels in [0, 1])", ylabel="test accuracy", title="robustness")
+    ax[0].legend()
+    layers = np.arange(len(rob["layers"]))
+    ax[1].plot(layers, rob["noise_variation"][-1], "o-", label=f"noise ε={rob['eps'][-1]}")
+    ax[1].plot(layers, rob["fgsm_variation"][-1], "s-", label=f"FGSM ε={rob['eps'][-1]}")
+    ax[1].set_xticks(layers, rob["layers"], rotation=90, fontsize=6)
+    ax[1].set(ylabel="variation rate (35)", title="per-layer variation rate")
+    ax[1].legend()
+    return fig
+
+
+def _ablation(plt, abl: dict, title: str):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    acc = np.asarray(abl["acc"])
+    for b, name in enumerate(abl["blocks"]):
+        ax.plot(abl["fracs"], acc[b], "o-", lw=0.8, ms=2, label=name)
+    ax.set(xlabel="fraction of units replaced (most important first)", ylabel="test accuracy")
+    ax.set_title(f"unit ablation: {title}")
+    ax.legend(fontsize=5, ncol=2)
+    return fig
+
+
+def make_figures(run_dir) -> list[Path]:
+    """Draw every figure the saved results allow (from ``metrics.json`` and ``history.json`` only,
+    so a committed results folder is enough); returns the written paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rdir = Path(run_dir)
+    metrics = json.loads((rdir / "metrics.json").read_text())
+    history = json.loads((rdir / "history.json").read_text())
+    title = metrics.get("name", rdir.name)
+    figs = [("training.png", _training(plt, history, title))]
+    if metrics.get("projection"):
+        for k in range(1, len(metrics["projection"]["stages"]) + 1):
+            figs.append((f"tracks_stage{k}.png", _tracks(plt, metrics, k)))
+    figs.append(("segments.png", _segments(plt, metrics["stages"], title)))
+    if metrics.get("robustness"):
+        figs.append(("robustness.png", _robustness(plt, metrics["robustness"])))
+    if metrics.get("ablation"):
+        figs.append(("ablation.png", _ablation(plt, metrics["ablation"], title)))
+    written = []
+    for name, fig in figs:
+        written.append(rdir / "figures" / name)
         _save(fig, written[-1])
         plt.close(fig)
     return written

@@ -1,8 +1,10 @@
 """The networks of SPEC §6, Table 1, as residual or plain nets whose stages ``record_tracks`` reads.
 
 ``T = G_K ∘ F_K ∘ … ∘ G_1 ∘ F_1 ∘ G_0`` (SPEC (19)): ``G_0`` lifts the input, each stage ``F_k``
-is a stack of same-dimension blocks, the ``G_k`` in between change the dimension, and the head is
-``σ(BN(·))`` → global average pool → linear. Every model exposes ``model.stages`` (a list of lists
+is a stack of same-dimension blocks, the ``G_k`` in between change the dimension, and the head
+``G_K`` is global average pool → linear (``head="linear"``, SPEC §6's default) or
+``σ(BN(·))`` → pool → linear (``head="bn-relu"``, the usual pre-activation ResNet head, which
+makes the loss blind to the scale of ``x^L``). Every model exposes ``model.stages`` (a list of lists
 of block modules) for :func:`otflow.record_tracks`; the input of a stage's first block, i.e. the
 output of ``G_0`` or of a transition, is the track's ``x^0`` (SPEC §5, §8.10).
 
@@ -20,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["Block", "Transition", "ImageNet", "build_model", "TABLE1"]
+__all__ = ["Block", "Transition", "ImageNet", "build_model", "TABLE1", "HEADS"]
 
 # dims per stage for each (dataset family, K): (channels or features, spatial side), blocks per stage
 TABLE1 = {
@@ -28,6 +30,7 @@ TABLE1 = {
     ("cifar", 1): {"dims": [(32, 16)], "blocks": 10},
     ("cifar", 4): {"dims": [(64, 32), (128, 16), (256, 8), (512, 4)], "blocks": 5},
 }
+HEADS = ("linear", "bn-relu")
 
 
 def _bn(kind: str, width: int) -> nn.Module:
@@ -101,11 +104,15 @@ class ImageNet(nn.Module):
         n_classes: int,
         residual: bool,
         bn: bool = True,
+        head: str = "linear",
         mean=None,
         std=None,
     ):
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head: expected one of {', '.join(HEADS)}, got {head!r}")
         c, h, w = in_shape
+        self.head = head
         self.kind = kind
         self.register_buffer("mean", torch.as_tensor(mean if mean is not None else [0.0] * c).view(1, c, 1, 1))
         self.register_buffer("std", torch.as_tensor(std if std is not None else [1.0] * c).view(1, c, 1, 1))
@@ -125,7 +132,7 @@ class ImageNet(nn.Module):
         self.transitions = nn.ModuleList(
             Transition(widths[k], widths[k + 1], residual=residual, bn=bn) for k in range(len(widths) - 1)
         )
-        self.head_bn = _bn(kind, widths[-1]) if bn else nn.Identity()
+        self.head_bn = _bn(kind, widths[-1]) if (bn and head == "bn-relu") else nn.Identity()
         self.fc = nn.Linear(widths[-1], n_classes)
 
     @property
@@ -150,7 +157,8 @@ class ImageNet(nn.Module):
                 x = self.transitions[k - 1](x)
             for block in stage:
                 x = block(x)
-        x = F.relu(self.head_bn(x))
+        if self.head == "bn-relu":
+            x = F.relu(self.head_bn(x))
         if self.kind != "fc":
             x = x.mean((2, 3))
         return self.fc(x)
@@ -165,13 +173,15 @@ def build_model(
     bn: bool = True,
     width: int | None = None,
     depth: int | None = None,
+    head: str = "linear",
     mean=None,
     std=None,
 ) -> ImageNet:
     """The Table 1 network for ``dataset`` (mnist/cifar10/cifar100), ``arch`` (resnet/plain), ``k``.
 
     ``width`` overrides the first stage's width (later K=4 stages double it) and ``depth`` the
-    number of blocks per stage (SPEC Fig. 5); None keeps Table 1.
+    number of blocks per stage (SPEC Fig. 5); None keeps Table 1. ``head`` is ``"linear"`` (pool →
+    linear, SPEC §6) or ``"bn-relu"`` (σ(BN) → pool → linear).
     """
     if arch not in ("resnet", "plain"):
         raise ValueError(f"arch: expected 'resnet' or 'plain', got {arch!r}")
@@ -192,6 +202,7 @@ def build_model(
         n_classes=n_classes,
         residual=arch == "resnet",
         bn=bn,
+        head=head,
         mean=mean,
         std=std,
     )

@@ -35,16 +35,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import otflow
 from image_experiments import analysis
 from image_experiments.data import DATASETS, DataError, ImageData, load_dataset
-from image_experiments.models import build_model
+from image_experiments.models import HEADS, build_model
 from otflow.runs import atomic_write_bytes, environment_info, save_npz, seed_everything, write_json
 
 __all__ = ["Config", "profile_config", "run", "main", "run_dir_for", "RunError"]
 
 PROFILES = ("smoke", "cpu", "cpu-grid", "full")
 EPS_GRID = tuple(round(0.01 * i, 2) for i in range(11))
-ABLATION_FRACS = (0.0, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+# the 10-50 % part of the curve judges claim 6; 100 % (the block deleted) is kept for reference
+ABLATION_FRACS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
 # fields that say where things are or how they are shown; they do not change the numbers
 _NON_SEMANTIC = ("data_dir", "download", "out_dir", "run_dir", "progress", "threads")
 
@@ -69,6 +71,7 @@ class Config:
     lr: float = 0.01
     momentum: float = 0.9
     bn: bool = True  # False: blocks are exactly W2 σ(W1 x)
+    head: str = "linear"  # linear: pool → linear (SPEC §6); bn-relu: σ(BN(·)) → pool → linear
     width: int | None = None  # first-stage width; None = Table 1
     depth: int | None = None  # blocks per stage; None = Table 1
     augment: bool = True  # CIFAR random crop (pad 4) + horizontal flip; MNIST never
@@ -78,7 +81,8 @@ class Config:
     probe_n: int = 1000  # fixed probe set (first test images) for per-epoch LSS/LSR
     ots_m: int = 10_000  # test images for the final stage metrics and OTS (capped at what is there)
     lss_eps: float | None = 0.0  # drop exactly-zero segments from LSS; None: raise (SPEC §5)
-    nulls: bool = True  # OTS null baselines
+    nulls: bool = True  # untrained-net and shuffled-displacement nulls, references, Gaussian control
+    bn_recalib_n: int = 2000  # training images that re-estimate BN statistics of untrained nets
     gaussian_reg: float = 1e-3  # ridge of the Gaussian map, relative to the mean variance
     gaussian_max_dim: int = 8192
     robust: bool = True
@@ -108,7 +112,18 @@ class Config:
             raise ValueError(f"k: expected 1 (MNIST, CIFAR) or 4 (CIFAR only), got {self.k!r} for {self.dataset}")
         if self.profile not in PROFILES:
             raise ValueError(f"profile: expected one of {', '.join(PROFILES)}, got {self.profile!r}")
-        for name in ("epochs", "batch_size", "probe_n", "ots_m", "robust_n", "ablation_n", "ablation_importance_n"):
+        if self.head not in HEADS:
+            raise ValueError(f"head: expected one of {', '.join(HEADS)}, got {self.head!r}")
+        for name in (
+            "epochs",
+            "batch_size",
+            "probe_n",
+            "ots_m",
+            "robust_n",
+            "ablation_n",
+            "ablation_importance_n",
+            "bn_recalib_n",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")
@@ -397,23 +412,65 @@ def run(cfg: Config, *, on_epoch_end=None) -> dict:
         torch.set_num_threads(old_threads)
 
 
-def _run(cfg: Config, rdir: Path, ckpt_path: Path, on_epoch_end) -> dict:
+@dataclass
+class _Context:
+    """What every phase of a run shares: the device, the data subsets and how to build the net."""
+
+    cfg: Config
+    rdir: Path
+    dev: torch.device
+    amp: bool
+    channels_last: bool
+    data: ImageData
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    mean: list
+    std: list
+    info: dict
+
+    def fresh_model(self):
+        """The untrained net of this seed (same initial weights every call)."""
+        cfg = self.cfg
+        seed_everything(cfg.seed)
+        m = build_model(
+            cfg.dataset,
+            cfg.arch,
+            cfg.k,
+            n_classes=self.data.n_classes,
+            bn=cfg.bn,
+            width=cfg.width,
+            depth=cfg.depth,
+            head=cfg.head,
+            mean=self.mean,
+            std=self.std,
+        ).to(self.dev)
+        return m.to(memory_format=torch.channels_last) if self.channels_last else m
+
+    def bn_normalised(self, model):
+        """``model`` with its BatchNorm statistics re-estimated on the first ``bn_recalib_n`` training
+        images (:func:`analysis.recalibrate_bn`), so that an untrained net normalises as it does in
+        training; used for the untrained null and the epoch-0 probe."""
+        n = min(self.cfg.bn_recalib_n, len(self.x_train))
+        analysis.recalibrate_bn(model, self.x_train[:n], batch=self.cfg.eval_batch)
+        return model
+
+
+def _setup(cfg: Config, rdir: Path) -> _Context:
     dev = _pick_device(cfg.device)
     amp = dev.type == "cuda"
     channels_last = dev.type == "cuda" and cfg.dataset != "mnist"
     data = _data(cfg)
     n_train = min(cfg.n_train or len(data.x_train), len(data.x_train))
     n_test = min(cfg.n_test or len(data.x_test), len(data.x_test))
-    x_train, y_train = data.x_train[:n_train], data.y_train[:n_train]
-    x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
-    probe_n = min(cfg.probe_n, n_test)
-    ots_m = min(cfg.ots_m, n_test)
-    mean, std = _channel_stats(x_train)
+    probe_n, ots_m = min(cfg.probe_n, n_test), min(cfg.ots_m, n_test)
+    mean, std = _channel_stats(data.x_train[:n_train])
     env = environment_info(dev)
     env["amp"] = "bf16 autocast" if amp else None
     env["channels_last"] = channels_last
     write_json(rdir / "environment.json", env)
-    data_info = {
+    info = {
         "dataset": cfg.dataset,
         "root": str(data.root),
         "n_train": n_train,
@@ -421,219 +478,277 @@ def _run(cfg: Config, rdir: Path, ckpt_path: Path, on_epoch_end) -> dict:
         "n_test": n_test,
         "test_images": data.describe_test(n_test),
         "probe": f"first {probe_n:,} test images",
+        "probe_n": probe_n,
         "ots_m": ots_m,
         "ots_images": f"first {ots_m:,} test images"
         + (" (capped at the test images used)" if ots_m < cfg.ots_m else ""),
+        "bn_recalibration": f"untrained nets: BatchNorm statistics re-estimated on the first "
+        f"{min(cfg.bn_recalib_n, n_train):,} training images",
         "channel_mean": mean,
         "channel_std": std,
     }
+    return _Context(
+        cfg, rdir, dev, amp, channels_last, data,
+        data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_test], data.y_test[:n_test],
+        mean, std, info,
+    )  # fmt: skip
 
-    def fresh_model():
-        seed_everything(cfg.seed)
-        m = build_model(
-            cfg.dataset,
-            cfg.arch,
-            cfg.k,
-            n_classes=data.n_classes,
-            bn=cfg.bn,
-            width=cfg.width,
-            depth=cfg.depth,
-            mean=mean,
-            std=std,
-        ).to(dev)
-        return m.to(memory_format=torch.channels_last) if channels_last else m
 
-    model = fresh_model()
+def _epoch0_probe(ctx: _Context, model) -> dict:
+    """The probe of the untrained net, measured on a BN-normalised copy (training is unaffected)."""
+    import copy
+
+    probe_model = ctx.bn_normalised(copy.deepcopy(model))
+    xp, yp = ctx.x_test[: ctx.info["probe_n"]], ctx.y_test[: ctx.info["probe_n"]]
+    return {"epoch": 0, "lr": ctx.cfg.lr, "bn_recalibrated": True, **_probe_record(probe_model, xp, yp, ctx.cfg)}
+
+
+def _checkpoint_state(model, opt, sched, dev, epoch, history, cfg) -> dict:
+    return {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+        "epoch": epoch,
+        "history": history,
+        "config": cfg.to_dict(),
+    }
+
+
+def _resume(ckpt_path: Path, model, opt, sched, dev) -> tuple[list, int]:
+    state = torch.load(ckpt_path, map_location=dev, weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    if dev.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"], dev)
+    return state["history"], state["epoch"] + 1
+
+
+def _epoch_line(cfg: Config, rec: dict) -> str:
+    lss = "/".join(f"{s['lss']:.2f}" if s["lss"] is not None else "-" for s in rec["probe_stages"])
+    return (
+        f"{cfg.name} epoch {rec['epoch']}/{cfg.epochs}: loss {rec['train_loss']:.4f} acc {rec['train_acc']:.4f} "
+        f"probe acc {rec['probe_acc']:.4f} LSS {lss} ({rec['img_per_s']:.0f} img/s)"
+    )
+
+
+def _train(ctx: _Context, model, ckpt_path: Path, on_epoch_end) -> tuple[list, dict | None]:
+    """Train (or resume) for the configured epochs; returns the history and, if the loss diverged,
+    the run's final result."""
+    cfg, dev = ctx.cfg, ctx.dev
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    if dev.type == "cuda":
-        x_train_d, y_train_d = x_train.to(dev), y_train.to(dev)
-    else:
-        x_train_d, y_train_d = x_train, y_train
-    xp, yp = x_test[:probe_n], y_test[:probe_n]
-
-    history: list[dict] = []
-    start_epoch = 1
+    train = (ctx.x_train.to(dev), ctx.y_train.to(dev)) if dev.type == "cuda" else (ctx.x_train, ctx.y_train)
+    xp, yp = ctx.x_test[: ctx.info["probe_n"]], ctx.y_test[: ctx.info["probe_n"]]
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=dev, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        if dev.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], dev)
-        history = state["history"]
-        start_epoch = state["epoch"] + 1
+        history, start = _resume(ckpt_path, model, opt, sched, dev)
     else:
-        rec = {"epoch": 0, "lr": cfg.lr, **_probe_record(model, xp, yp, cfg)}
-        history.append(rec)
-    write_json(rdir / "metrics.json", {"status": "running", "epochs_completed": start_epoch - 1})
-
-    status = "completed"
-    for epoch in range(start_epoch, cfg.epochs + 1):
+        history, start = [_epoch0_probe(ctx, model)], 1
+    write_json(ctx.rdir / "metrics.json", {"status": "running", "epochs_completed": start - 1})
+    for epoch in range(start, cfg.epochs + 1):
         lr = opt.param_groups[0]["lr"]
-        tr = _train_epoch(
-            model, opt, (x_train_d, y_train_d), cfg, epoch, dev, amp, channels_last, f"epoch {epoch}/{cfg.epochs}"
-        )
+        tr = _train_epoch(model, opt, train, cfg, epoch, dev, ctx.amp, ctx.channels_last, f"epoch {epoch}/{cfg.epochs}")
         if tr.pop("diverged"):
-            status = "diverged"
             history.append({"epoch": epoch, "lr": lr, **tr, "diverged": True})
-            write_json(rdir / "history.json", history)
-            result = {
+            write_json(ctx.rdir / "history.json", history)
+            return history, {
                 "status": "diverged",
                 "epochs_completed": epoch - 1,
                 "diverged_at_epoch": epoch,
-                "data": data_info,
+                "data": ctx.info,
                 "device": str(dev),
                 "message": f"non-finite training loss in epoch {epoch}; training stopped",
             }
-            write_json(rdir / "metrics.json", result)
-            return result
         sched.step()
         rec = {"epoch": epoch, "lr": lr, **tr, **_probe_record(model, xp, yp, cfg)}
         history.append(rec)
-        _save_checkpoint(
-            ckpt_path,
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-                "epoch": epoch,
-                "history": history,
-                "config": cfg.to_dict(),
-            },
-        )
-        write_json(rdir / "history.json", history)
-        _write_status(rdir, "running", epochs_completed=epoch)
+        _save_checkpoint(ckpt_path, _checkpoint_state(model, opt, sched, dev, epoch, history, cfg))
+        write_json(ctx.rdir / "history.json", history)
+        _write_status(ctx.rdir, "running", epochs_completed=epoch)
         # one line per epoch on stderr, also without progress bars (logs of background runs)
-        lss = "/".join(f"{s['lss']:.2f}" if s["lss"] is not None else "-" for s in rec["probe_stages"])
-        print(
-            f"{cfg.name} epoch {epoch}/{cfg.epochs}: loss {rec['train_loss']:.4f} acc {rec['train_acc']:.4f} "
-            f"probe acc {rec['probe_acc']:.4f} LSS {lss} ({rec['img_per_s']:.0f} img/s)",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(_epoch_line(cfg, rec), file=sys.stderr, flush=True)
         if on_epoch_end is not None:
             on_epoch_end(rec)
-    write_json(rdir / "history.json", history)
+    write_json(ctx.rdir / "history.json", history)
+    return history, None
 
-    # ---- after training ---------------------------------------------------------------------
-    timing = {}
-    t0 = time.perf_counter()
-    test_loss, test_acc = analysis.evaluate(model, x_test, y_test, batch=cfg.eval_batch, autocast=amp)
-    train_eval = analysis.evaluate(
-        model, x_train[: min(n_train, 10_000)], y_train[: min(n_train, 10_000)], batch=cfg.eval_batch, autocast=amp
+
+_NULL_KEYS = ("lss", "lsr", "ots", "ot_cost_gap", "energy_ratio", "segment_proportions")
+
+
+def _stage_nulls(ctx: _Context, stages: list[dict]) -> None:
+    """Attach to each stage its nulls (BN-normalised untrained net, shuffled displacements), the
+    analytic references and the linear Gaussian positive control, under ``stage["null"]``."""
+    cfg = ctx.cfg
+    xm = ctx.x_test[: ctx.info["ots_m"]]
+    untrained = analysis.stage_metrics(
+        ctx.bn_normalised(ctx.fresh_model()), xm, chunk=cfg.eval_batch, lss_eps=cfg.lss_eps
     )
-    timing["evaluate_s"] = time.perf_counter() - t0
+    for st, un in zip(stages, untrained):
+        st["null"] = {
+            "untrained": {key: un.get(key) for key in _NULL_KEYS},
+            "shuffled": st.pop("shuffled", None),
+            "references": otflow.null_references(st["n_blocks"]).as_dict(),
+            "gaussian_linear": analysis.gaussian_control(
+                st["x0"], st["xL"], gaussian_reg=cfg.gaussian_reg, gaussian_max_dim=cfg.gaussian_max_dim
+            ),
+        }
+        if un.get("error"):
+            st["null"]["untrained"]["error"] = un["error"]
 
-    arrays: dict[str, np.ndarray] = {}
-    t0 = time.perf_counter()
-    xm = x_test[:ots_m]
-    stages = analysis.stage_metrics(model, xm, chunk=cfg.eval_batch, lss_eps=cfg.lss_eps)
-    timing["stage_metrics_s"] = time.perf_counter() - t0
-    if cfg.nulls:
-        t0 = time.perf_counter()
-        untrained = analysis.stage_metrics(fresh_model(), xm, chunk=cfg.eval_batch, lss_eps=cfg.lss_eps)
-        for k, (st, un) in enumerate(zip(stages, untrained)):
-            nulls = analysis.ots_nulls(
-                st["x0"],
-                st["xL"],
-                rng=cfg.seed + k,
-                gaussian_reg=cfg.gaussian_reg,
-                gaussian_max_dim=cfg.gaussian_max_dim,
-            )
-            nulls["untrained"] = {key: un.get(key) for key in ("ots", "ot_cost_gap", "lss", "lsr", "energy_ratio")}
-            st["null"] = nulls
-        timing["nulls_s"] = time.perf_counter() - t0
-    for k, st in enumerate(stages):
-        for key, arr in st.pop("arrays").items():
-            arrays[f"stage{k + 1}_{key}"] = arr
-        st.pop("x0")
-        st.pop("xL")
 
+def _summary(stages: list[dict], with_nulls: bool) -> dict:
+    """Means (and population std, SPEC §5) over stages of each metric and of its nulls."""
     summary = {}
     for key in ("lss", "lsr", "ots", "ot_cost_gap", "energy_ratio"):
         vals = [s.get(key) for s in stages]
         if all(v is not None for v in vals):
             summary[f"{key}_mean"] = float(np.mean(vals))
-            summary[f"{key}_std"] = float(np.std(vals))  # population std over stages (SPEC §5)
-    if cfg.nulls:
-        for null in ("untrained", "shuffled_displacement", "gaussian_linear"):
-            vals = [s["null"][null].get("ots") for s in stages]
+            summary[f"{key}_std"] = float(np.std(vals))
+        if not with_nulls:
+            continue
+        for null in ("untrained", "shuffled"):
+            vals = [(s["null"].get(null) or {}).get(key) for s in stages]
             if all(v is not None for v in vals):
-                summary[f"ots_null_{null}_mean"] = float(np.mean(vals))
+                summary[f"{key}_{null}_mean"] = float(np.mean(vals))
+    return summary
 
-    robust = None
-    if cfg.robust:
-        t0 = time.perf_counter()
-        rn = min(cfg.robust_n, n_test)
-        robust = analysis.robustness(model, x_test[:rn], y_test[:rn], cfg.eps_grid, seed=cfg.seed, chunk=cfg.eval_batch)
-        arrays["robust_eps"] = np.asarray(robust["eps"])
-        for key in ("noise_acc", "fgsm_acc", "noise_variation", "fgsm_variation"):
-            arrays[f"robust_{key}"] = np.asarray(robust[key])
-        timing["robustness_s"] = time.perf_counter() - t0
 
-    ablation = None
-    if cfg.ablation:
-        t0 = time.perf_counter()
-        an = min(cfg.ablation_n, n_test)
-        ai = min(cfg.ablation_importance_n, n_train)
-        ablation = analysis.unit_ablation(
-            model,
-            x_train[:ai],
-            y_train[:ai],
-            x_test[:an],
-            y_test[:an],
-            cfg.ablation_fracs,
-            data.n_classes,
-            chunk=cfg.eval_batch,
-        )
-        arrays["ablation_fracs"] = np.asarray(ablation["fracs"])
-        arrays["ablation_units"] = np.asarray(ablation["units"])
-        arrays["ablation_acc"] = np.asarray(ablation["acc"])
-        timing["ablation_s"] = time.perf_counter() - t0
-
+def _measure_stages(ctx: _Context, model, timing: dict) -> tuple[list, dict, dict]:
+    """Stage metrics on the first ots_m test images, their nulls, and the per-sample arrays."""
+    cfg = ctx.cfg
     t0 = time.perf_counter()
-    sel = analysis.select_per_class(y_test, cfg.plot_per_class, data.n_classes)
-    for k, proj in enumerate(analysis.track_projection(model, x_test[sel], seed=cfg.seed)):
-        arrays[f"stage{k + 1}_projection"] = proj.astype(np.float32)
-    arrays["projection_labels"] = y_test[sel].numpy()
-    arrays["projection_index"] = sel
-    # per-epoch probe curves, also in history.json
-    arrays["history_epoch"] = np.array([h["epoch"] for h in history])
-    arrays["history_probe_lss"] = np.array(
-        [[np.nan if s["lss"] is None else s["lss"] for s in h["probe_stages"]] for h in history]
+    xm = ctx.x_test[: ctx.info["ots_m"]]
+    stages = analysis.stage_metrics(
+        model, xm, chunk=cfg.eval_batch, lss_eps=cfg.lss_eps, null_seed=cfg.seed if cfg.nulls else None
     )
-    arrays["history_probe_lsr"] = np.array(
-        [[np.nan if s["lsr"] is None else s["lsr"] for s in h["probe_stages"]] for h in history]
-    )
-    timing["projection_s"] = time.perf_counter() - t0
-    save_npz(rdir / "arrays.npz", **arrays)
+    timing["stage_metrics_s"] = time.perf_counter() - t0
+    if cfg.nulls:
+        t0 = time.perf_counter()
+        _stage_nulls(ctx, stages)
+        timing["nulls_s"] = time.perf_counter() - t0
+    arrays = {}
+    for k, st in enumerate(stages):
+        for key, arr in st.pop("arrays").items():
+            arrays[f"stage{k + 1}_{key}"] = arr
+        st.pop("x0")
+        st.pop("xL")
+    return stages, _summary(stages, cfg.nulls), arrays
 
+
+def _measure_robustness(ctx: _Context, model, timing: dict) -> dict | None:
+    cfg = ctx.cfg
+    if not cfg.robust:
+        return None
+    t0 = time.perf_counter()
+    rn = min(cfg.robust_n, len(ctx.x_test))
+    robust = analysis.robustness(
+        model, ctx.x_test[:rn], ctx.y_test[:rn], cfg.eps_grid, seed=cfg.seed, chunk=cfg.eval_batch
+    )
+    timing["robustness_s"] = time.perf_counter() - t0
+    return robust
+
+
+def _measure_ablation(ctx: _Context, model, timing: dict) -> dict | None:
+    cfg = ctx.cfg
+    if not cfg.ablation:
+        return None
+    t0 = time.perf_counter()
+    an, ai = min(cfg.ablation_n, len(ctx.x_test)), min(cfg.ablation_importance_n, len(ctx.x_train))
+    ablation = analysis.unit_ablation(
+        model,
+        ctx.x_train[:ai],
+        ctx.y_train[:ai],
+        ctx.x_test[:an],
+        ctx.y_test[:an],
+        cfg.ablation_fracs,
+        ctx.data.n_classes,
+        chunk=cfg.eval_batch,
+    )
+    timing["ablation_s"] = time.perf_counter() - t0
+    return ablation
+
+
+def _projection(ctx: _Context, model, timing: dict) -> dict:
+    """Random 2-D projections of a few tracks per class (SPEC §5), small enough for metrics.json."""
+    t0 = time.perf_counter()
+    sel = analysis.select_per_class(ctx.y_test, ctx.cfg.plot_per_class, ctx.data.n_classes)
+    projs = analysis.track_projection(model, ctx.x_test[sel], seed=ctx.cfg.seed)
+    timing["projection_s"] = time.perf_counter() - t0
+    return {
+        "index": sel.tolist(),
+        "labels": ctx.y_test[sel].tolist(),
+        "stages": [np.round(p.astype(np.float64), 5).tolist() for p in projs],
+    }
+
+
+def _history_arrays(history: list[dict]) -> dict:
+    def curve(key):
+        return np.array([[np.nan if s[key] is None else s[key] for s in h["probe_stages"]] for h in history])
+
+    return {
+        "history_epoch": np.array([h["epoch"] for h in history]),
+        "history_probe_lss": curve("lss"),
+        "history_probe_lsr": curve("lsr"),
+    }
+
+
+def _assemble(ctx: _Context, history: list, evals: dict, measured: dict) -> dict:
     train_recs = [h for h in history if h["epoch"] > 0]
     last = train_recs[-1]
-    result = {
-        "status": status,
-        "epochs_completed": cfg.epochs,
-        "name": cfg.name,
-        "data": data_info,
-        "device": str(dev),
-        "amp": env["amp"],
-        "channels_last": channels_last,
+    n_eval_train = min(len(ctx.x_train), 10_000)
+    return {
+        "status": "completed",
+        "epochs_completed": ctx.cfg.epochs,
+        "name": ctx.cfg.name,
+        "data": ctx.info,
+        "device": str(ctx.dev),
+        "amp": "bf16 autocast" if ctx.amp else None,
+        "channels_last": ctx.channels_last,
         "final_epoch": {"train_loss": last["train_loss"], "train_acc": last["train_acc"]},
-        "train": {"loss": train_eval[0], "acc": train_eval[1], "n": min(n_train, 10_000)},
-        "test": {"loss": test_loss, "acc": test_acc, "n": n_test},
+        "train": {"loss": evals["train"][0], "acc": evals["train"][1], "n": n_eval_train},
+        "test": {"loss": evals["test"][0], "acc": evals["test"][1], "n": len(ctx.x_test)},
         "img_per_s": float(np.mean([h["img_per_s"] for h in train_recs])),
         "train_s": float(sum(h["train_s"] for h in train_recs)),
         "probe_s": float(sum(h["probe_s"] for h in history)),
+        **measured,
+    }
+
+
+def _run(cfg: Config, rdir: Path, ckpt_path: Path, on_epoch_end) -> dict:
+    ctx = _setup(cfg, rdir)
+    model = ctx.fresh_model()
+    history, diverged = _train(ctx, model, ckpt_path, on_epoch_end)
+    if diverged is not None:
+        write_json(rdir / "metrics.json", diverged)
+        return diverged
+    timing = {}
+    t0 = time.perf_counter()
+    n_eval_train = min(len(ctx.x_train), 10_000)
+    evals = {
+        "test": analysis.evaluate(model, ctx.x_test, ctx.y_test, batch=cfg.eval_batch, autocast=ctx.amp),
+        "train": analysis.evaluate(
+            model, ctx.x_train[:n_eval_train], ctx.y_train[:n_eval_train], batch=cfg.eval_batch, autocast=ctx.amp
+        ),
+    }
+    timing["evaluate_s"] = time.perf_counter() - t0
+    stages, summary, arrays = _measure_stages(ctx, model, timing)
+    robust = _measure_robustness(ctx, model, timing)
+    ablation = _measure_ablation(ctx, model, timing)
+    projection = _projection(ctx, model, timing)
+    save_npz(rdir / "arrays.npz", **arrays, **_history_arrays(history))
+    measured = {
         "summary": summary,
         "stages": stages,
         "robustness": robust,
         "ablation": ablation,
+        "projection": projection,
         "timing": timing,
     }
+    result = _assemble(ctx, history, evals, measured)
     write_json(rdir / "metrics.json", result)
     return result
 

@@ -71,6 +71,7 @@ __all__ = [
     "SweepResult",
     "load_grid",
     "result_status",
+    "export_results",
     "run_task",
     "run_sweep",
     "main",
@@ -85,6 +86,8 @@ TOY_PROBLEMS = ("transport", "gaussian", "classification")
 TOY_PROFILES = ("smoke", "default", "full")
 
 DONE = ("completed", "diverged")  # a result that is final: not rerun
+# the small files of a finished image run that go under results/ (no checkpoints, no arrays)
+RESULT_FILES = ("config.json", "metrics.json", "history.json", "environment.json")
 MANIFEST_FORMAT = 1
 
 
@@ -161,7 +164,8 @@ GRIDS = {
     "table5": Grid("table5", datasets=("cifar100",), ks=(1,), wds=K1_WDS, profile="cpu"),
     "table6": Grid("table6", datasets=("cifar10",), ks=(4,), wds=K4_WDS, profile="full"),
     "table7": Grid("table7", datasets=("cifar100",), ks=(4,), wds=K4_WDS, profile="full"),
-    "mnist": Grid("mnist", datasets=("mnist",), ks=(1,), wds=MNIST_WDS, seeds=(0, 1), profile="cpu"),
+    "table4-cpu": Grid("table4-cpu", datasets=("cifar10",), ks=(1,), wds=K1_WDS, seeds=(0,), profile="cpu-grid"),
+    "mnist": Grid("mnist", datasets=("mnist",), ks=(1,), wds=MNIST_WDS, seeds=(0, 1, 2), profile="cpu"),
     "toy": Grid(
         "toy",
         kind="toy",
@@ -305,6 +309,27 @@ def result_status(run_dir) -> str | None:
     return "completed" if (run_dir / "summary.json").exists() else None
 
 
+def export_results(run_dir, results_dir) -> list[Path]:
+    """Copy a finished run's small files (:data:`RESULT_FILES`) into ``results_dir``, atomically.
+
+    ``config.json`` and ``metrics.json`` must exist; the others are copied where present. Returns
+    the written paths. ``metrics.json`` is written last, so a results folder that has it is complete.
+    """
+    from otflow.runs import atomic_write_bytes
+
+    run_dir, results_dir = Path(run_dir), Path(results_dir)
+    for name in ("config.json", "metrics.json"):
+        if not (run_dir / name).is_file():
+            raise ValueError(f"run folder {run_dir}: {name} is missing, nothing to export")
+    order = [f for f in RESULT_FILES if f != "metrics.json"] + ["metrics.json"]
+    written = []
+    for name in order:
+        src = run_dir / name
+        if src.is_file():
+            written.append(atomic_write_bytes(results_dir / name, src.read_bytes()))
+    return written
+
+
 def run_task(task: Task, run_dir, *, threads: int = 1, data_dir: str | None = None, download: bool = True) -> dict:
     """The default task function: train and measure one image configuration, or one toy (problem, λ, seed)."""
     run_dir = Path(run_dir)
@@ -384,6 +409,8 @@ class SweepResult:
 class _Manifest:
     def __init__(self, path: Path, grid: dict, tasks: list[Task], out_dir: Path, backend: str, max_attempts: int):
         self.path = path
+        self.out_dir = out_dir
+        self.results_dir: Path | None = None
         old = {}
         if path.exists():
             try:
@@ -424,6 +451,8 @@ class _Manifest:
             counts[e["status"]] = counts.get(e["status"], 0) + 1
         self.doc["counts"] = counts
         write_json(self.path, self.doc)
+        if self.results_dir is not None:
+            write_json(self.results_dir / self.path.name, self.doc)
 
 
 def _error_record(attempt: int, err: BaseException) -> dict:
@@ -450,8 +479,10 @@ def run_sweep(
     data_dir: str | None = None,
     download: bool = True,
     progress: bool = True,
+    results_dir=None,
 ) -> SweepResult:
-    """Run every task that has no result in ``out_dir`` yet; return the final manifest entries.
+    """Run every task that has no result in ``out_dir`` (or in ``results_dir``) yet; return the final
+    manifest entries.
 
     Parameters
     ----------
@@ -471,6 +502,11 @@ def run_sweep(
     address : str, optional
         Ray cluster to join (``auto`` or ``host:port``); default: start a local one. A Ray instance
         already initialised in this process is used as it is.
+    results_dir : path, optional
+        Where finished image runs' small files go (:func:`export_results`, e.g. ``results/images``
+        in the repository), with a copy of the manifest. A task whose ``results_dir/<name>`` already
+        holds a final ``metrics.json`` is skipped (``cached: "results"``), so a sweep resumed from a
+        fresh clone reruns only what has not been committed.
 
     Raises
     ------
@@ -493,11 +529,19 @@ def run_sweep(
     if task_fn is None:
         task_fn = _default_task_fn(cpus_per_task, data_dir, download)
     man = _Manifest(out_dir / f"sweep-{grid['name']}.json", grid, tasks, out_dir, backend, max_attempts)
+    if results_dir is not None:
+        man.results_dir = Path(results_dir)
+        man.results_dir.mkdir(parents=True, exist_ok=True)
     todo = []
     for t in tasks:
+        committed = result_status(man.results_dir / t.name) if man.results_dir is not None else None
         status = result_status(out_dir / t.name)
-        if status in DONE:
+        if committed in DONE:
+            man[t.name].update(status=committed, cached="results")
+        elif status in DONE:
             man[t.name].update(status=status, cached=True)
+            if man.results_dir is not None and t.kind == "image":
+                export_results(out_dir / t.name, man.results_dir / t.name)
         else:
             todo.append(t)
     man.save()
@@ -527,6 +571,8 @@ def _finish(man: _Manifest, task: Task, attempt: int, out: dict | None, err: Bas
     e = man[task.name]
     if err is None and out["status"] in DONE:
         e.update(status=out["status"], wall_s=out["wall_s"], finished_utc=_now())
+        if man.results_dir is not None and task.kind == "image":
+            export_results(man.out_dir / task.name, man.results_dir / task.name)
         return True
     if err is None:
         err = RuntimeError(f"task ended without a result (status {out['status']!r} in {task.name}/metrics.json)")
@@ -709,6 +755,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gpus-per-task", type=float, default=None, help="GPUs per Ray task (default 1 if the cluster has any)"
     )
+    p.add_argument(
+        "--results",
+        default=None,
+        metavar="DIR",
+        help="copy each finished image run's small files (config, metrics, history, environment) and the "
+        "manifest into DIR (e.g. results/images) and skip tasks whose result DIR already holds",
+    )
     p.add_argument("--data-dir", default=None, help="data directory (default $OTFLOW_DATA or the user cache)")
     p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
     p.add_argument("--dry-run", action="store_true", help="list the tasks and whether each has a result; run nothing")
@@ -766,6 +819,7 @@ def main(argv=None) -> int:
             data_dir=args.data_dir,
             download=not args.no_download,
             progress=not args.quiet,
+            results_dir=args.results,
         )
     except KeyboardInterrupt:
         print(

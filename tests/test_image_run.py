@@ -33,7 +33,10 @@ def _check_completed(res, cfg):
         assert st["m"] == min(cfg.ots_m, cfg.n_test)
         np.testing.assert_allclose(sum(st["segment_proportions"]), 1.0, rtol=1e-9)
         assert st["energy_ratio"] >= 1 - 1e-9  # SPEC (12): energy >= W2^2
-        assert set(st["null"]) == {"untrained", "shuffled_displacement", "gaussian_linear"}
+        assert set(st["null"]) == {"untrained", "shuffled", "references", "gaussian_linear"}
+        assert st["null"]["references"]["random_walk"] == pytest.approx(np.sqrt(st["n_blocks"]))
+        for null in ("untrained", "shuffled"):
+            assert st["null"][null]["lss"] >= 1 and 0 <= st["null"][null]["ots"] <= 1
     rob = res["robustness"]
     assert len(rob["noise_acc"]) == len(cfg.eps_grid) and len(rob["layers"]) == len(rob["fgsm_variation"][0])
     np.testing.assert_allclose(rob["noise_variation"][0], 0.0, atol=0)  # eps = 0 changes nothing
@@ -99,7 +102,7 @@ def test_smoke_run_cifar100_official_format(tmp_path):
     assert res["data"]["test_images"].startswith("test = first 64 images")
     (st,) = res["stages"]
     assert st["shape"] == [32, 16, 16] and st["n_blocks"] == 10 and 0 <= st["ots"] <= 1 and st["lss"] >= 1
-    labels = np.load(tmp_path / cfg.name / "arrays.npz")["projection_labels"]
+    labels = np.asarray(res["projection"]["labels"])
     assert labels.max() >= 10  # the 100-class labels reach the run
 
 
@@ -181,8 +184,8 @@ def test_gaussian_null_in_span_coordinates_equals_full_space():
     np.testing.assert_allclose(
         otflow.pairwise_sq_dists(full(x0), xl), otflow.pairwise_sq_dists(span(z0), zl), rtol=1e-7, atol=1e-8
     )
-    nulls = analysis.ots_nulls(x0, xl, rng=0, gaussian_reg=1e-3)
-    assert nulls["gaussian_linear"]["ots"] == 1.0  # positive control: a linear OT map pairs optimally
+    control = analysis.gaussian_control(x0, xl, gaussian_reg=1e-3)
+    assert control["ots"] == 1.0  # positive control: a linear OT map pairs optimally
 
 
 def test_figures_from_saved_run(tmp_path, real_data_dir):
@@ -272,3 +275,83 @@ def test_cli_smoke_run_and_overrides(tmp_path, real_data_dir, capsys):
     assert cfg.eps_grid == (0.0, 0.2)
     assert (rdir / "figures" / "training.png").is_file()
     assert "test acc" in capsys.readouterr().out
+
+
+def _toy_images(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("arch", ["plain", "resnet"])
+def test_streamed_shuffled_null_equals_the_whole_array(arch):
+    """The chunked scatter-add null equals otflow.shuffled_displacements on all tracks at once."""
+    torch.manual_seed(0)
+    model = build_model("mnist", arch, 1, n_classes=10, width=24).eval()
+    x = _toy_images(70)
+    (st,) = analysis.stage_metrics(model, x, chunk=16, lss_eps=0.0, null_seed=5)
+    tracks = otflow.record_tracks(model, analysis.to_float(x), model.stages, batch_size=70)[0]
+    sh = otflow.shuffled_displacements(tracks, rng=5)  # stage index 0: rng = null_seed + 0
+    rep = otflow.track_report(sh, eps=0.0)
+    for key in ("lss", "lsr", "ots", "ot_cost_gap", "w2_squared", "energy_ratio"):
+        np.testing.assert_allclose(st["shuffled"][key], getattr(rep, key), rtol=2e-5, atol=1e-9, err_msg=key)
+    # the shuffled tracks keep every step, so the energy is the trained tracks' energy
+    np.testing.assert_allclose(rep.transport_energy, st["transport_energy"], rtol=1e-5)
+
+
+def test_recalibrated_bn_normalises_an_untrained_net():
+    """Fresh running statistics (0, 1) do not normalise: a plain net's signal shrinks block by block.
+    Re-estimated on the data, the first BN's statistics equal the batch moments of its input and the
+    segments keep their length."""
+    torch.manual_seed(0)
+    model = build_model("mnist", "plain", 1, n_classes=10)
+    x = _toy_images(300)
+    before = otflow.segment_lengths(otflow.record_tracks(model, analysis.to_float(x), model.stages)[0]).mean(0)
+    assert analysis.recalibrate_bn(model, x, batch=100) == 10  # 2 per block, 5 blocks, no head BN
+    with torch.no_grad():
+        h = model.lift(model.normalise(analysis.to_float(x)).flatten(1))
+    bn = model.stage_modules[0][0].bn1
+    np.testing.assert_allclose(bn.running_mean, h.mean(0), rtol=1e-4, atol=1e-5)
+    batches = [h[s : s + 100].var(0, unbiased=True) for s in range(0, 300, 100)]
+    np.testing.assert_allclose(bn.running_var, torch.stack(batches).mean(0), rtol=1e-4, atol=1e-6)
+    assert bn.momentum == 0.1 and model.training  # momentum and mode (train, as built) restored
+    after = otflow.segment_lengths(otflow.record_tracks(model, analysis.to_float(x), model.stages)[0]).mean(0)
+    assert before[-1] < 0.1 * before[0]  # collapse with initial statistics
+    assert after.min() > 0.5 * after.max()  # every block moves its input about as far
+    assert analysis.recalibrate_bn(build_model("mnist", "plain", 1, n_classes=10, bn=False), x) == 0
+
+
+def test_epoch0_probe_and_untrained_null_are_bn_normalised(tmp_path, real_data_dir):
+    cfg = _smoke(tmp_path, real_data_dir, arch="plain", epochs=1, robust=False, ablation=False)
+    res = run(cfg)
+    hist = json.loads((tmp_path / cfg.name / "history.json").read_text())
+    assert hist[0]["epoch"] == 0 and hist[0]["bn_recalibrated"] is True
+    assert "re-estimated" in res["data"]["bn_recalibration"]
+    # a plain 5-block net with normalising BN is far from a straight track: LSS well above 1
+    assert res["stages"][0]["null"]["untrained"]["lss"] > 1.5
+    summary = res["summary"]
+    for key in ("lss", "lsr", "ots", "energy_ratio"):
+        assert f"{key}_untrained_mean" in summary and f"{key}_shuffled_mean" in summary
+
+
+@pytest.mark.parametrize("head,n_bn", [("linear", 0), ("bn-relu", 1)])
+def test_head_options(head, n_bn):
+    model = build_model("cifar10", "plain", 1, n_classes=10, head=head)
+    assert model.head == head
+    assert isinstance(model.head_bn, torch.nn.BatchNorm2d) == bool(n_bn)
+    out = model.eval()(torch.rand(3, 3, 32, 32))
+    assert out.shape == (3, 10)
+    with pytest.raises(ValueError, match="head"):
+        build_model("mnist", "plain", 1, n_classes=10, head="mlp")
+    with pytest.raises(ValueError, match="head"):
+        Config(dataset="mnist", head="mlp")
+
+
+def test_linear_head_sees_the_scale_of_the_last_representation():
+    """Pool → linear: scaling x^L scales the logits' deviation from the bias; σ(BN) → pool → linear
+    (in eval mode with fixed statistics, after recalibration) does not simply scale."""
+    torch.manual_seed(0)
+    model = build_model("mnist", "plain", 1, n_classes=10, head="linear").eval()
+    z = torch.randn(4, 1000)
+    np.testing.assert_allclose(
+        (model.fc(2 * z) - model.fc.bias).detach(), 2 * (model.fc(z) - model.fc.bias).detach(), rtol=1e-5, atol=1e-6
+    )

@@ -80,7 +80,8 @@ def test_named_grids_have_the_spec_lambda_grids(image_run):
     assert len(set(names)) == len(names)
     assert "cifar10_resnet_k1_wd0.01_seed0_cpu" in names
     assert [t.name for t in GRIDS["table4"].tasks()] == names  # deterministic
-    assert len(GRIDS["mnist"].tasks()) == 4 * 2 * 2
+    assert len(GRIDS["mnist"].tasks()) == 4 * 2 * 3
+    assert len(GRIDS["table4-cpu"].tasks()) == 9 * 2 and GRIDS["table4-cpu"].profile == "cpu-grid"
     assert len(GRIDS["table6"].tasks()) == 5 * 2 * 3
 
 
@@ -332,3 +333,41 @@ def test_ray_backend_without_ray_gives_a_clean_error(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="Ray is not installed"):
         run_sweep(fake_tasks(1), tmp_path, backend="ray", task_fn=fake_task, progress=False)
     assert os.path.exists(tmp_path / "sweep-custom.json")
+
+
+def _image_fake_tasks(n=3) -> list[Task]:
+    return [Task(f"img_{i}", "image", {"seed": i, "wd": 0.0}) for i in range(n)]
+
+
+def test_results_are_exported_and_committed_results_are_skipped(tmp_path):
+    """Finished runs' small files land in --results; a sweep from a fresh checkout (empty run folder)
+    skips what results/ already holds and reruns only the rest."""
+    tasks = _image_fake_tasks(3)
+    res = run_sweep(tasks[:2], tmp_path / "runs", grid="g", task_fn=fake_task, progress=False,
+                    results_dir=tmp_path / "results")  # fmt: skip
+    assert res.counts == {"completed": 2}
+    for t in tasks[:2]:
+        got = sorted(p.name for p in (tmp_path / "results" / t.name).iterdir())
+        assert got == ["config.json", "metrics.json"]  # what exists of RESULT_FILES; no attempts.txt
+        assert (tmp_path / "results" / t.name / "metrics.json").read_bytes() == (
+            tmp_path / "runs" / t.name / "metrics.json"
+        ).read_bytes()
+    assert (tmp_path / "results" / "sweep-g.json").is_file()
+    calls = []
+
+    def counting(task, run_dir):
+        calls.append(task.name)
+        return fake_task(task, run_dir)
+
+    res2 = run_sweep(tasks, tmp_path / "fresh_runs", grid="g", task_fn=counting, progress=False,
+                     results_dir=tmp_path / "results")  # fmt: skip
+    assert calls == ["img_2"]
+    assert res2.tasks["img_0"]["cached"] == "results" and res2.tasks["img_2"]["cached"] is False
+    assert (tmp_path / "results" / "img_2" / "metrics.json").is_file()
+
+
+def test_export_needs_a_finished_run(tmp_path):
+    (tmp_path / "run").mkdir()
+    write_json(tmp_path / "run" / "config.json", {})
+    with pytest.raises(ValueError, match="metrics.json is missing"):
+        sweep.export_results(tmp_path / "run", tmp_path / "out")
