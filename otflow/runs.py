@@ -21,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "atomic_write_bytes",
+    "save_figure",
     "temp_file",
     "write_json",
     "write_text",
@@ -174,3 +175,15 @@ def seed_everything(seed: int) -> np.random.Generator:
     except ImportError:
         pass
     return np.random.default_rng(int(seed))
+
+
+FIGURE_DPI = 110
+
+
+def save_figure(fig, path, *, dpi: int = FIGURE_DPI) -> Path:
+    """Write a matplotlib figure as PNG, atomically (the project's one figure saver)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())

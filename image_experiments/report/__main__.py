@@ -1,0 +1,5 @@
+import sys
+
+from image_experiments.report import main
+
+sys.exit(main())

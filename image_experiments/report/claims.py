@@ -1,0 +1,282 @@
+"""The paper's headline claims (SPEC §7), each split into sub-claims with one rule each.
+
+Every sub-claim is judged on same-seed numbers by the rules of :mod:`.stats` (≥ 3 seeds and an
+effect beyond twice the seed std, or INCONCLUSIVE), never by adding wins across sub-claims. A claim
+the paper makes "at every λ" is judged per λ and combined (:func:`.stats.combine`). Magnitudes are
+tested where the paper gives them (claims 3 and 4). Where our data differ from the paper's (another
+data set, fewer epochs), the sub-claim's text says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from image_experiments.report.stats import Verdict, band, combine, direction, not_measured
+
+__all__ = ["claims", "SubClaim", "CLAIM4_LAMBDA"]
+
+CLAIM4_LAMBDA = 1e-3  # SPEC §6: the MNIST λ is unknown; its default is 1e-3
+CLAIM4_LSS = (1.12 * 0.9, 1.12 * 1.1)  # "LSS ≈ 1.12": within 10 %
+CLAIM4_OTS = (0.92, 1.0)  # "OTS ≈ 0.96": within 0.04
+CLAIM3_SHARE = (0.64, 0.98)
+CLAIM2_DROP, CLAIM2_JUMP = 0.8, 10.0  # "sharply": mid LSS ≤ 80 % of low LSS; "jumps": ≥ 10 points
+CLAIM6_FLAT = 5.0  # "about unchanged": mean drop over the 10-50 % part within ±5 points
+
+SubClaim = tuple  # (label, statement, Verdict)
+
+
+def _by_seed(runs, key) -> dict:
+    return {r["config"]["seed"]: r["values"].get(key) for r in runs}
+
+
+def _cells(s: dict, arch: str) -> dict:
+    """λ → runs of one net in a setting."""
+    return {wd: c["runs"] for (a, wd), c in s["cells"].items() if a == arch}
+
+
+def _pairs(s: dict):
+    """(λ, resnet runs, plain runs) for every λ where both nets were run."""
+    r, p = _cells(s, "resnet"), _cells(s, "plain")
+    return [(wd, r[wd], p[wd]) for wd in sorted(r) if wd in p]
+
+
+def _per_lambda(s, key, *, resnet_less: bool) -> Verdict:
+    parts = []
+    for wd, rr, pp in _pairs(s):
+        a, b = _by_seed(rr, key), _by_seed(pp, key)
+        parts.append((f"λ={wd:g}", direction(a, b) if resnet_less else direction(b, a)))
+    return combine(parts)
+
+
+def _learned(s, arch, key, *, lower: bool) -> Verdict:
+    """Trained below (``lower``) or above its same-seed untrained net, at every λ."""
+    parts = []
+    for wd, rs in sorted(_cells(s, arch).items()):
+        t, u = _by_seed(rs, key), _by_seed(rs, f"{key}_untrained")
+        parts.append((f"λ={wd:g}", direction(t, u) if lower else direction(u, t)))
+    return combine(parts)
+
+
+def _claim1(settings) -> list:
+    out = []
+    for s in settings.values():
+        if s["fields"]["k"] != 4:
+            continue
+        t = s["title"]
+        out += [
+            ("1a", f"{t}: ResNet LSS < plain LSS at every λ", _per_lambda(s, "lss", resnet_less=True)),
+            ("1b", f"{t}: ResNet OTS > plain OTS at every λ", _per_lambda(s, "ots", resnet_less=False)),
+            ("1c", f"{t}: ResNet test accuracy > plain at every λ", _per_lambda(s, "test_acc", resnet_less=False)),
+            ("1d", f"{t}: ResNet LSS below its untrained net's at every λ", _learned(s, "resnet", "lss", lower=True)),
+        ]
+    return out or [("1", "K=4 runs", not_measured("no K=4 runs (CIFAR K=4 needs a GPU)"))]
+
+
+def _group_means(runs_by_wd: dict, lo: float, hi: float, key: str) -> dict:
+    """Per seed, the mean of ``key`` over the λ in [lo, hi]."""
+    acc = defaultdict(list)
+    for wd, rs in runs_by_wd.items():
+        if lo <= wd <= hi:
+            for seed, v in _by_seed(rs, key).items():
+                if v is not None:
+                    acc[seed].append(v)
+    return {seed: sum(v) / len(v) for seed, v in acc.items()}
+
+
+def _claim2(settings) -> list:
+    out = []
+    for s in settings.values():
+        f = s["fields"]
+        if f["k"] != 1 or f["dataset"] == "mnist":
+            continue
+        for arch, tag in (("plain", "a"), ("resnet", "b")):
+            cells = _cells(s, arch)
+            low = {k: _group_means(cells, 0, 1e-3, k) for k in ("lss", "train_acc")}
+            mid = {k: _group_means(cells, 5e-3, 1e-2, k) for k in ("lss", "train_acc")}
+            high = _group_means(cells, 5e-2, math.inf, "train_acc")
+            t = f"{s['title']}, {arch}"
+            out.append(
+                (
+                    f"2{tag}1",
+                    f"{t}: LSS at 5e-3-1e-2 ≤ {CLAIM2_DROP:g} × LSS at λ ≤ 1e-3 (a sharp drop)",
+                    direction(mid["lss"], low["lss"], scale_b=CLAIM2_DROP),
+                )
+            )
+            out.append(
+                (
+                    f"2{tag}2",
+                    f"{t}: training accuracy at 5e-3-1e-2 ≥ {CLAIM2_JUMP:g} points above λ ≤ 1e-3 (a jump)",
+                    direction(low["train_acc"], mid["train_acc"], shift=-CLAIM2_JUMP),
+                )
+            )
+            out.append(
+                (
+                    f"2{tag}3",
+                    f"{t}: training accuracy lower again at λ ≥ 5e-2 than at 5e-3-1e-2",
+                    direction(high, mid["train_acc"]) if high else not_measured("no run at λ ≥ 5e-2"),
+                )
+            )
+    return out or [("2", "CIFAR K=1 runs", not_measured("no CIFAR K=1 runs"))]
+
+
+def _claim3(settings) -> list:
+    out = []
+    for s in settings.values():
+        f = s["fields"]
+        if f["k"] != 1 or f["dataset"] == "mnist":
+            continue
+        cells = {wd: rs for wd, rs in _cells(s, "plain").items() if 5e-3 <= wd <= 0.1}
+        if not cells:
+            continue
+        t = s["title"] + ("" if f["dataset"] == "cifar100" else " (the paper's is CIFAR-100)")
+        shares = combine(
+            [(f"λ={wd:g}", band(_by_seed(rs, "last_share").values(), *CLAIM3_SHARE)) for wd, rs in cells.items()]
+        )
+        lsr = combine(
+            [(f"λ={wd:g}", direction(_by_seed(rs, "lsr"), _by_seed(rs, "lss"))) for wd, rs in sorted(cells.items())]
+        )
+        out.append(("3a", f"{t}: plain last-segment share in 64-98 % at every 5e-3 ≤ λ ≤ 0.1", shares))
+        out.append(("3b", f"{t}: plain LSR < plain LSS at every 5e-3 ≤ λ ≤ 0.1", lsr))
+    return out or [("3", "CIFAR K=1 plain runs", not_measured("no CIFAR K=1 plain runs with 5e-3 ≤ λ ≤ 0.1"))]
+
+
+def _claim4(settings) -> list:
+    out = []
+    for s in settings.values():
+        if s["fields"]["dataset"] != "mnist":
+            continue
+        cells = _cells(s, "resnet")
+        if not cells:
+            continue
+        wd = min(cells, key=lambda w: abs(math.log10(w + 1e-9) - math.log10(CLAIM4_LAMBDA)))
+        rs, t = cells[wd], f"{s['title']}, ResNet at λ={wd:g}"
+        lss, ots = _by_seed(rs, "lss"), _by_seed(rs, "ots")
+        out += [
+            ("4a", f"{t}: LSS ≈ 1.12 (within 10 %)", band(lss.values(), *CLAIM4_LSS)),
+            ("4b", f"{t}: OTS ≈ 0.96 (within 0.04)", band(ots.values(), *CLAIM4_OTS)),
+            ("4c", f"{t}: LSS below the untrained net's", direction(lss, _by_seed(rs, "lss_untrained"))),
+            ("4d", f"{t}: OTS above the untrained net's", direction(_by_seed(rs, "ots_untrained"), ots)),
+            ("4e", f"{t}: OTS above the shuffled-displacement null", direction(_by_seed(rs, "ots_shuffled"), ots)),
+            (
+                "4f",
+                f"{t}: tracks straighten over training (probe LSS at the last epoch < epoch 1)",
+                direction(_by_seed(rs, "lss_last"), _by_seed(rs, "lss_epoch1")),
+            ),
+        ]
+    return out or [("4", "MNIST runs", not_measured("no MNIST ResNet runs"))]
+
+
+def _claim5(settings) -> list:
+    out = []
+    for s in settings.values():
+        if not any(r["values"].get("noise_drop") is not None for r in s["runs"]):
+            continue
+        t = s["title"] + ("" if s["fields"]["dataset"] == "cifar100" else " (the paper's is CIFAR-100 K=1, λ=5e-2)")
+        out += [
+            (
+                "5a",
+                f"{t}: ResNet accuracy drop under Gaussian noise < plain's, every λ",
+                _per_lambda(s, "noise_drop", resnet_less=True),
+            ),
+            (
+                "5b",
+                f"{t}: ResNet accuracy drop under FGSM < plain's, every λ",
+                _per_lambda(s, "fgsm_drop", resnet_less=True),
+            ),
+            (
+                "5c",
+                f"{t}: ResNet variation rate (noise, largest ε) < plain's, every λ",
+                _per_lambda(s, "noise_variation", resnet_less=True),
+            ),
+            (
+                "5d",
+                f"{t}: ResNet variation rate (FGSM, largest ε) < plain's, every λ",
+                _per_lambda(s, "fgsm_variation", resnet_less=True),
+            ),
+            (
+                "5e",
+                f"{t}: (context) ResNet train loss > plain's, as in the paper, every λ",
+                _per_lambda(s, "train_loss", resnet_less=False),
+            ),
+        ]
+    return out or [("5", "robustness data", not_measured("no residual/plain pair with robustness data"))]
+
+
+def _claim6(settings) -> list:
+    out = []
+    for s in settings.values():
+        if not any(r["values"].get("ablation_drop_10_50") is not None for r in s["runs"]):
+            continue
+        t = s["title"]
+        flat = combine(
+            [
+                (f"λ={wd:g}", band(_by_seed(rs, "ablation_drop_10_50").values(), -CLAIM6_FLAT, CLAIM6_FLAT))
+                for wd, rs in sorted(_cells(s, "resnet").items())
+            ]
+        )
+        out += [
+            (
+                "6a",
+                f"{t}: ResNet accuracy about unchanged (drop within ±{CLAIM6_FLAT:g} points over 10-50 % "
+                "of units replaced), every λ",
+                flat,
+            ),
+            (
+                "6b",
+                f"{t}: plain accuracy falls more than ResNet's over 10-50 % of units replaced, every λ",
+                _per_lambda(s, "ablation_drop_10_50", resnet_less=True),
+            ),
+        ]
+    return out or [("6", "ablation data", not_measured("no residual/plain pair with ablation data"))]
+
+
+def _claim7(settings) -> list:
+    out = []
+    for s in settings.values():
+        for arch, tag in (("resnet", "a"), ("plain", "b")):
+            parts = [
+                (f"λ={wd:g}", direction(_by_seed(rs, "lss_last"), _by_seed(rs, "lss_epoch1")))
+                for wd, rs in sorted(_cells(s, arch).items())
+            ]
+            if parts:
+                out.append(
+                    (f"7{tag}", f"{s['title']}, {arch}: probe LSS at the last epoch < epoch 1, every λ", combine(parts))
+                )
+    out += _claim7_width(settings)
+    return out
+
+
+def _claim7_width(settings) -> list:
+    """LSS lower at the larger width: same setting but width, same arch, λ and seed."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for s in settings.values():
+        width = s["fields"].get("width")
+        if width is None:
+            continue
+        rest = {k: v for k, v in s["fields"].items() if k != "width"}
+        for (arch, wd), c in s["cells"].items():
+            groups[(str(sorted(rest.items())), arch, wd)][width] += c["runs"]
+    parts = []
+    for (_, arch, wd), by_w in sorted(groups.items(), key=lambda kv: kv[0][1:]):
+        ws = sorted(by_w)
+        for w0, w1 in zip(ws, ws[1:]):
+            parts.append(
+                (f"{arch} λ={wd:g} width {w0}→{w1}", direction(_by_seed(by_w[w1], "lss"), _by_seed(by_w[w0], "lss")))
+            )
+    if not parts:
+        return [("7c", "LSS falls as width grows (Fig. 5)", not_measured("no runs that differ only in width"))]
+    return [("7c", "LSS lower at the larger width, every step (Fig. 5)", combine(parts))]
+
+
+def claims(settings: dict) -> list[tuple[int, list]]:
+    """For each claim of SPEC §7, its sub-claims ``(label, statement, Verdict)``."""
+    return [
+        (1, _claim1(settings)),
+        (2, _claim2(settings)),
+        (3, _claim3(settings)),
+        (4, _claim4(settings)),
+        (5, _claim5(settings)),
+        (6, _claim6(settings)),
+        (7, _claim7(settings)),
+    ]

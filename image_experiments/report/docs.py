@@ -1,0 +1,72 @@
+"""Generated blocks in the project's documents: filled by the report, checked against it.
+
+A document marks each generated part with a pair of HTML comments that Markdown does not show::
+
+    <!-- generated:begin claims -->
+    ...whatever the report renders for the block "claims"...
+    <!-- generated:end claims -->
+
+:func:`fill` replaces every block's content with what the report renders now; :func:`check`
+returns a unified diff for every block whose content differs, and names blocks the report does
+not know. Prose outside the blocks carries no measured number; a number that prose needs is put in
+a block of its own.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+
+__all__ = ["fill", "check", "block_ids"]
+
+_BLOCK = re.compile(
+    r"(<!-- generated:begin (?P<id>[\w.-]+) -->\n)(?P<body>.*?)(<!-- generated:end (?P=id) -->)", re.DOTALL
+)
+
+
+def block_ids(text: str) -> list[str]:
+    return [m.group("id") for m in _BLOCK.finditer(text)]
+
+
+def _body(content: str) -> str:
+    return content.strip("\n") + "\n"
+
+
+def fill(text: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
+    """``text`` with every known block's body replaced; returns it and the ids the report does not know."""
+    unknown = []
+
+    def repl(m):
+        if m.group("id") not in blocks:
+            unknown.append(m.group("id"))
+            return m.group(0)
+        return m.group(1) + _body(blocks[m.group("id")]) + m.group(4)
+
+    return _BLOCK.sub(repl, text), unknown
+
+
+def check(path: Path, blocks: dict[str, str]) -> list[str]:
+    """Problems of one document: a diff per stale block, a line per unknown block; [] when current."""
+    text = Path(path).read_text()
+    ids = block_ids(text)
+    if not ids:
+        return [f"{path}: no generated blocks (<!-- generated:begin ID --> … <!-- generated:end ID -->)"]
+    problems = []
+    for m in _BLOCK.finditer(text):
+        bid = m.group("id")
+        if bid not in blocks:
+            problems.append(
+                f"{path}: block {bid!r} is not produced by this report (known: {', '.join(sorted(blocks))})"
+            )
+            continue
+        want = _body(blocks[bid])
+        if m.group("body") != want:
+            diff = difflib.unified_diff(
+                m.group("body").splitlines(keepends=True),
+                want.splitlines(keepends=True),
+                fromfile=f"{path} [{bid}] (in the document)",
+                tofile=f"{path} [{bid}] (the report now)",
+            )
+            problems.append("".join(diff))
+    return problems
