@@ -32,6 +32,9 @@ __all__ = [
     "gaussian_control",
     "recalibrate_bn",
     "robustness",
+    "gaussian_noise",
+    "fgsm",
+    "variation_sums",
     "unit_ablation",
     "track_projection",
     "select_per_class",
@@ -347,62 +350,79 @@ def gaussian_control(
     }
 
 
-def _perturb(model, xb: torch.Tensor, yb: torch.Tensor, eps: float, kind: str, gen: torch.Generator) -> torch.Tensor:
+def gaussian_noise(x: torch.Tensor, eps: float, gen: torch.Generator) -> torch.Tensor:
+    """``clip(x + ε ξ, 0, 1)`` with ξ ~ N(0, I) drawn from ``gen`` (CPU): noise on pixel values, and
+    the result is again an image (SPEC App. 7.2 leaves the clipping open; clipping is our choice)."""
     if eps == 0:
-        return xb
-    if kind == "noise":
-        xi = torch.randn(xb.shape, generator=gen).to(xb.device)
-        return (xb + eps * xi).clamp_(0.0, 1.0)
-    xg = xb.clone().requires_grad_(True)
-    with torch.enable_grad():
-        loss = F.cross_entropy(model(xg), yb)
-        (grad,) = torch.autograd.grad(loss, xg)
-    return (xb + eps * grad.sign()).clamp_(0.0, 1.0)
+        return x
+    xi = torch.randn(x.shape, generator=gen).to(x.device)
+    return (x + eps * xi).clamp_(0.0, 1.0)
+
+
+def fgsm(model, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """FGSM, ``clip(x + ε sign ∇_x ℓ(T(x), y), 0, 1)``, with the gradient of the model in eval mode
+    (BatchNorm on its running statistics, so each image's attack does not depend on its batch)."""
+    if eps == 0:
+        return x
+    was = model.training
+    model.eval()
+    try:
+        xg = x.clone().requires_grad_(True)
+        with torch.enable_grad():
+            loss = F.cross_entropy(model(xg), y)
+            (grad,) = torch.autograd.grad(loss, xg)
+    finally:
+        model.train(was)
+    return (x + eps * grad.sign()).clamp_(0.0, 1.0)
+
+
+def variation_sums(clean: list[np.ndarray], pert: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per track point (all stages in order) the sum over samples of ``‖x̃^l − x^l‖ / ‖x^l‖`` and the
+    count of samples with ``x^l ≠ 0``; their ratio is the variation rate (35)."""
+    ratios, valid = [], []
+    for tc, tp in zip(clean, pert):
+        num = np.linalg.norm((tp - tc).astype(np.float64), axis=2)
+        den = np.linalg.norm(tc.astype(np.float64), axis=2)
+        ok = den > 0
+        ratios.append(np.where(ok, num / np.where(ok, den, 1.0), 0.0).sum(0))
+        valid.append(ok.sum(0))
+    return np.concatenate(ratios), np.concatenate(valid)
+
+
+def _robust_kind(model, x, y, eps_grid, kind: str, seed: int, chunk: int) -> tuple[list, list]:
+    dev = _device_of(model)
+    gen = torch.Generator().manual_seed(seed)
+    correct = np.zeros(len(eps_grid))
+    ratio_sum = ratio_cnt = None
+    for s, e in _chunks(len(x), chunk):
+        xb, yb = to_float(x[s:e], dev), y[s:e].to(dev)
+        clean = _tracks(model, xb)
+        for j, eps in enumerate(eps_grid):
+            xt = gaussian_noise(xb, eps, gen) if kind == "noise" else fgsm(model, xb, yb, eps)
+            with torch.no_grad():
+                correct[j] += float((model(xt).argmax(1) == yb).sum())
+            rs, vc = variation_sums(clean, _tracks(model, xt))
+            if ratio_sum is None:
+                ratio_sum, ratio_cnt = np.zeros((len(eps_grid), len(rs))), np.zeros((len(eps_grid), len(rs)))
+            ratio_sum[j] += rs
+            ratio_cnt[j] += vc
+    return (correct / len(x)).tolist(), (ratio_sum / np.maximum(ratio_cnt, 1)).tolist()
 
 
 def robustness(model, x, y, eps_grid, *, seed: int = 0, chunk: int = 250) -> dict:
     """Accuracy under noise and FGSM, and the variation rate (35) per layer, SPEC App. 7.2.
 
-    Random noise: ``x̃ = clip(x + ε ξ, 0, 1)``, ξ ~ N(0, I); FGSM: ``x̃ = clip(x + ε sign ∇_x ℓ, 0, 1)``
-    with the gradient of the eval-mode model at the clean input. Pixels are in [0, 1].
-    Variation rate at track point l (all stages in forward order):
-    ``r_l = mean_i ‖x̃_i^l − x_i^l‖ / ‖x_i^l‖`` (samples with ``x_i^l = 0`` are left out).
+    Random noise: :func:`gaussian_noise`; FGSM: :func:`fgsm`. Pixels are in [0, 1]. Variation rate
+    at track point l (all stages in forward order): ``r_l = mean_i ‖x̃_i^l − x_i^l‖ / ‖x_i^l‖``
+    (samples with ``x_i^l = 0`` are left out; :func:`variation_sums`).
     """
-    dev = _device_of(model)
     was = model.training
     model.eval()
     eps_grid = [float(e) for e in eps_grid]
     out = {"eps": eps_grid}
     try:
         for kind in ("noise", "fgsm"):
-            gen = torch.Generator().manual_seed(seed)
-            correct = np.zeros(len(eps_grid))
-            ratio_sum = None
-            ratio_cnt = None
-            for s, e in _chunks(len(x), chunk):
-                xb = to_float(x[s:e], dev)
-                yb = y[s:e].to(dev)
-                clean = _tracks(model, xb)
-                for j, eps in enumerate(eps_grid):
-                    xt = _perturb(model, xb, yb, eps, kind, gen)
-                    with torch.no_grad():
-                        correct[j] += float((model(xt).argmax(1) == yb).sum())
-                    pert = _tracks(model, xt)
-                    ratios, valid = [], []
-                    for tc, tp in zip(clean, pert):
-                        num = np.linalg.norm((tp - tc).astype(np.float64), axis=2)
-                        den = np.linalg.norm(tc.astype(np.float64), axis=2)
-                        ok = den > 0
-                        ratios.append(np.where(ok, num / np.where(ok, den, 1.0), 0.0).sum(0))
-                        valid.append(ok.sum(0))
-                    rs, vc = np.concatenate(ratios), np.concatenate(valid)
-                    if ratio_sum is None:
-                        ratio_sum = np.zeros((len(eps_grid), len(rs)))
-                        ratio_cnt = np.zeros((len(eps_grid), len(rs)))
-                    ratio_sum[j] += rs
-                    ratio_cnt[j] += vc
-            out[f"{kind}_acc"] = (correct / len(x)).tolist()
-            out[f"{kind}_variation"] = (ratio_sum / np.maximum(ratio_cnt, 1)).tolist()
+            out[f"{kind}_acc"], out[f"{kind}_variation"] = _robust_kind(model, x, y, eps_grid, kind, seed, chunk)
     finally:
         model.train(was)
     out["layers"] = [f"s{k + 1}.x{l}" for k, s in enumerate(model.stages) for l in range(len(s) + 1)]

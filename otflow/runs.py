@@ -125,6 +125,17 @@ def _git_revision() -> str | None:
         return None
 
 
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def environment_info(device=None) -> dict:
     """Package versions, git revision, Python, platform, device and command line, for a run folder."""
     versions = {}
@@ -140,6 +151,8 @@ def environment_info(device=None) -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "packages": versions,
         "argv": sys.argv,
     }
