@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _figure_files(doc: Path) -> set[str]:
+    """The report figures present beside a document (its ``figures/`` folder)."""
+    return {p.name for p in (doc.parent / "figures").glob("repro_*.png")}
+
+
 def _docs(args, parser) -> int:
     col = collect(args.runs_dir)
     settings = aggregate(col["runs"])
@@ -59,8 +64,9 @@ def _docs(args, parser) -> int:
         if not d.is_file():
             parser.error(f"DOC: {d} is not a file")
     if args.check_docs:
-        blocks = render_blocks(col, settings)
-        problems = [p for d in paths for p in docs.check(d, blocks)]
+        problems = []
+        for d in paths:
+            problems += docs.check(d, render_blocks(col, settings, figure_files=_figure_files(d)))
         for p in problems:
             print(p, file=sys.stderr)
         if problems:
@@ -69,8 +75,9 @@ def _docs(args, parser) -> int:
         print(f"docs current: {', '.join(map(str, paths))}")
         return 0
     for d in paths:
-        written = figures(settings, d.parent / "figures") if args.figures and settings else None
-        blocks = render_blocks(col, settings, figure_files=None if written is None else {p.name for p in written})
+        if args.figures and settings:
+            figures(settings, d.parent / "figures")
+        blocks = render_blocks(col, settings, figure_files=_figure_files(d))
         text, unknown = docs.fill(d.read_text(), blocks)
         if unknown:
             parser.error(f"DOC {d}: unknown generated block(s) {', '.join(unknown)}")

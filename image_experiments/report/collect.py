@@ -23,7 +23,7 @@ _PER_RUN = ("arch", "wd", "seed")
 _METRICS = ("lss", "lsr", "ots", "ot_cost_gap", "energy_ratio")
 PLATEAU_EPOCHS, PLATEAU_POINTS, LR_ANNEALED = 3, 0.5, 0.05
 CONVERGENCE_RULE = (
-    f"converged: the running training accuracy of the last {PLATEAU_EPOCHS} epochs spans at most "
+    f"Converged: the running training accuracy of the last {PLATEAU_EPOCHS} epochs spans at most "
     f"{PLATEAU_POINTS} points and the last epoch's learning rate is at most {LR_ANNEALED:g} of the initial one"
 )
 

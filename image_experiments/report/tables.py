@@ -209,7 +209,7 @@ def runtime_table(runs: list[dict]) -> str:
                 r["values"]["convergence"],
             ]
         )
-    header = ["run", "wall s", "train s", "img/s", "probe % of train", "measure s", "convergence"]
+    header = ["run", "wall s (last attempt)", "train s", "img/s", "probe % of train", "measure s", "convergence"]
     return md_table(header, rows) if rows else "No completed runs."
 
 
