@@ -24,11 +24,10 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +62,13 @@ class Config:
     arch: str = "resnet"  # resnet | plain
     k: int = 1  # number of stages: 1 (MNIST, CIFAR) or 4 (CIFAR)
     wd: float = 5e-4  # weight decay λ on all parameters (PyTorch convention, SPEC §8.7)
-    seed: int = 0
-    profile: str = "full"
+    seed: int = 0  # seeds the weights, the data order and the nulls
+    profile: str = "full"  # smoke | cpu | cpu-grid | full: sets the defaults of the other fields
     # training (SPEC §6 [U] defaults)
-    epochs: int = 200
-    batch_size: int = 128
-    lr: float = 0.01
-    momentum: float = 0.9
+    epochs: int = 200  # training epochs (cosine schedule to 0 over them)
+    batch_size: int = 128  # training batch size
+    lr: float = 0.01  # initial learning rate of SGD
+    momentum: float = 0.9  # SGD momentum
     bn: bool = True  # False: blocks are exactly W2 σ(W1 x)
     head: str = "linear"  # linear: pool → linear (SPEC §6); bn-relu: σ(BN(·)) → pool → linear
     width: int | None = None  # first-stage width; None = Table 1
@@ -84,24 +83,24 @@ class Config:
     nulls: bool = True  # untrained-net and shuffled-displacement nulls, references, Gaussian control
     bn_recalib_n: int = 2000  # training images that re-estimate BN statistics of untrained nets
     gaussian_reg: float = 1e-3  # ridge of the Gaussian map, relative to the mean variance
-    gaussian_max_dim: int = 8192
-    robust: bool = True
-    robust_n: int = 1000
-    eps_grid: tuple[float, ...] = EPS_GRID
-    ablation: bool = True
+    gaussian_max_dim: int = 8192  # skip the Gaussian control above this joint-span dimension
+    robust: bool = True  # measure accuracy and variation rate under Gaussian noise and FGSM
+    robust_n: int = 1000  # test images for the robustness measurement
+    eps_grid: tuple[float, ...] = EPS_GRID  # noise and FGSM strengths ε (pixels in [0, 1]), comma-separated
+    ablation: bool = True  # measure accuracy with the most important units of each block replaced
     ablation_n: int = 1000  # test images
     ablation_importance_n: int = 1000  # training images that rank the units
-    ablation_fracs: tuple[float, ...] = ABLATION_FRACS
-    plot_per_class: int = 10
-    eval_batch: int = 250
+    ablation_fracs: tuple[float, ...] = ABLATION_FRACS  # fractions of units replaced, comma-separated
+    plot_per_class: int = 10  # test images per class in the track pictures
+    eval_batch: int = 250  # images per forward pass when measuring
     # where and how
     device: str = "auto"  # auto | cpu | cuda | cuda:0 ...
     threads: int = 0  # torch CPU threads for this run; 0 = leave as is
     data_dir: str | None = None  # None: $OTFLOW_DATA or ~/.cache/otflow
-    download: bool = True
-    out_dir: str = "runs/images"
+    download: bool = True  # download a missing data set (checksum-verified)
+    out_dir: str = "runs/images"  # parent of the run folder when run_dir is None
     run_dir: str | None = None  # None: <out_dir>/<name derived from the config>
-    progress: bool = True
+    progress: bool = True  # progress bars
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -386,7 +385,7 @@ def run(cfg: Config, *, on_epoch_end=None) -> dict:
             diff = sorted(k for k in set(old_sem) | set(semantic) if old_sem.get(k) != semantic.get(k))
             raise RunError(
                 f"run folder {rdir} holds a run with a different config ({', '.join(diff)} differ); "
-                "use another --run-dir or --out-dir, or delete the folder"
+                "use another --out, or delete the folder"
             )
         metrics_path = rdir / "metrics.json"
         if metrics_path.exists():
@@ -757,84 +756,74 @@ def _run(cfg: Config, rdir: Path, ckpt_path: Path, on_epoch_end) -> dict:
 # command line
 
 
-def _parse_value(f: dataclasses.Field, text: str):
-    name = f.name
-    typ = str(f.type)
-    try:
-        if typ.startswith("tuple"):
-            return tuple(float(v) for v in text.split(",") if v.strip())
-        if "None" in typ and text.lower() in ("none", ""):
-            return None
-        if typ.startswith("int"):
-            return int(text)
-        if typ.startswith("float"):
-            return float(text)
-        return text
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--{name.replace('_', '-')}: cannot read {text!r} as {typ}") from None
+_CLI_SKIP = ("profile", "out_dir", "run_dir", "progress")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from otflow.experiment import add_common_options, add_config_options
+
     p = argparse.ArgumentParser(
         prog="python -m image_experiments.run",
-        description="Train one image network (SPEC Table 1) and measure its tracks, OTS, robustness and ablation.",
-        epilog="Every Config field is an option (--dataset, --arch, --k, --wd, --seed, --epochs, ...); "
-        "a profile sets the defaults and explicit options override them. See docs/images.md.",
+        description="Train one image network (SPEC Table 1) and measure its tracks, OTS and their nulls, "
+        "robustness and unit ablation. A profile sets the defaults; explicit options override them.",
+        epilog="Exit status: 0 done, 1 the run failed or diverged (its folder says why), 2 bad usage, "
+        "130 interrupted (rerun with --resume). See docs/images.md and docs/cli.md.",
     )
-    p.add_argument("--profile", choices=PROFILES, default="full")
-    p.add_argument("--no-figures", action="store_true", help="do not draw figures after the run")
-    for f in fields(Config):
-        if f.name == "profile":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in (bool, "bool"):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        elif f.name in ("dataset",):
-            p.add_argument(flag, choices=DATASETS, default=None)
-        elif f.name == "arch":
-            p.add_argument(flag, choices=("resnet", "plain"), default=None)
-        else:
-            p.add_argument(flag, type=lambda t, f=f: _parse_value(f, t), default=None, metavar=f.name.upper())
+    p.add_argument("--profile", choices=PROFILES, default="full", help="smoke | cpu | cpu-grid | full (default: full)")
+    add_common_options(
+        p,
+        out_help="the run folder (default: runs/images/<name from the config>)",
+        resume_help="continue the run in --out from its last epoch checkpoint (a finished run is reported as it is)",
+    )
+    add_config_options(
+        p, Config, skip=_CLI_SKIP, choices={"dataset": DATASETS, "arch": ("resnet", "plain"), "head": HEADS}
+    )
     return p
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("profile", "no_figures")}
+def _config_from_args(args, parser) -> Config:
+    from otflow.experiment import config_overrides
+
+    given = config_overrides(args, Config)
+    for key in _CLI_SKIP:
+        given.pop(key, None)
+    given["progress"] = args.progress
+    if args.out is not None:
+        given["run_dir"] = args.out
     try:
-        cfg = profile_config(
-            args.profile,
-            given.pop("dataset", "cifar10"),
-            given.pop("arch", "resnet"),
-            given.pop("k", 1),
-            **given,
+        return profile_config(
+            args.profile, given.pop("dataset", "cifar10"), given.pop("arch", "resnet"), given.pop("k", 1), **given
         )
     except (TypeError, ValueError) as err:
         parser.error(str(err))
+
+
+def main(argv=None) -> int:
+    from otflow.experiment import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cfg = _config_from_args(args, parser)
+    rdir = run_dir_for(cfg)
+    if (rdir / "config.json").exists() and not args.resume:
+        parser.error(f"--out: {rdir} already holds a run; pass --resume to continue it, or choose another --out")
     try:
         result = run(cfg)
     except (DataError, RunError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
-        print(
-            f"interrupted; rerun the same command to resume from {run_dir_for(cfg) / 'checkpoint.pt'}", file=sys.stderr
-        )
-        return 130
+        print(f"interrupted; rerun with --resume to continue from {rdir / 'checkpoint.pt'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as err:  # recorded in metrics.json with the traceback
-        print(
-            f"error: run failed: {type(err).__name__}: {err} (traceback in {run_dir_for(cfg) / 'metrics.json'})",
-            file=sys.stderr,
-        )
-        return 1
-    rdir = run_dir_for(cfg)
-    if not args.no_figures and result.get("status") == "completed":
+        print(f"error: run failed: {type(err).__name__}: {err} (traceback in {rdir / 'metrics.json'})", file=sys.stderr)
+        return EXIT_FAILED
+    if args.figures and result.get("status") == "completed":
         from image_experiments.figures import make_figures
 
         make_figures(rdir)
     print(_summary_line(result, rdir))
-    return 0 if result.get("status") == "completed" else 2
+    return EXIT_OK if result.get("status") == "completed" else EXIT_FAILED
 
 
 def _summary_line(r: dict, rdir: Path) -> str:
@@ -850,5 +839,4 @@ def _summary_line(r: dict, rdir: Path) -> str:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())

@@ -52,13 +52,12 @@ import json
 import math
 import sys
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 
-from otflow.runs import write_json
+from otflow.experiment import sweep as engine
+from otflow.experiment.sweep import SweepResult, Task, export_results, result_status
 
 __all__ = [
     "K1_WDS",
@@ -84,11 +83,6 @@ MNIST_WDS = (0.0, 1e-4, 1e-3, 1e-2)  # SPEC §6 gives only "1e-3 [U]"; the issue
 TOY_WDS = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)  # toy_experiments.gaussians.Config default
 TOY_PROBLEMS = ("transport", "gaussian", "classification")
 TOY_PROFILES = ("smoke", "default", "full")
-
-DONE = ("completed", "diverged")  # a result that is final: not rerun
-# the small files of a finished image run that go under results/ (no checkpoints, no arrays)
-RESULT_FILES = ("config.json", "metrics.json", "history.json", "environment.json")
-MANIFEST_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -176,16 +170,6 @@ GRIDS = {
         profile="default",
     ),
 }
-
-
-@dataclass(frozen=True)
-class Task:
-    """One run of a sweep. ``params`` say what is computed (they make the name); the run folder is
-    ``<out-dir>/<name>``."""
-
-    name: str
-    kind: str
-    params: dict
 
 
 def _hash(obj) -> str:
@@ -292,44 +276,6 @@ def load_grid(path) -> Grid:
 # running one task
 
 
-def result_status(run_dir) -> str | None:
-    """The final status recorded in ``run_dir``: ``completed``/``diverged``/``failed``/..., or None.
-
-    An image run's ``metrics.json`` carries ``status``; a toy study is complete once its
-    ``summary.json`` (written last) exists.
-    """
-    run_dir = Path(run_dir)
-    path = run_dir / "metrics.json"
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if isinstance(doc, dict):
-        return doc.get("status")
-    return "completed" if (run_dir / "summary.json").exists() else None
-
-
-def export_results(run_dir, results_dir) -> list[Path]:
-    """Copy a finished run's small files (:data:`RESULT_FILES`) into ``results_dir``, atomically.
-
-    ``config.json`` and ``metrics.json`` must exist; the others are copied where present. Returns
-    the written paths. ``metrics.json`` is written last, so a results folder that has it is complete.
-    """
-    from otflow.runs import atomic_write_bytes
-
-    run_dir, results_dir = Path(run_dir), Path(results_dir)
-    for name in ("config.json", "metrics.json"):
-        if not (run_dir / name).is_file():
-            raise ValueError(f"run folder {run_dir}: {name} is missing, nothing to export")
-    order = [f for f in RESULT_FILES if f != "metrics.json"] + ["metrics.json"]
-    written = []
-    for name in order:
-        src = run_dir / name
-        if src.is_file():
-            written.append(atomic_write_bytes(results_dir / name, src.read_bytes()))
-    return written
-
-
 def run_task(task: Task, run_dir, *, threads: int = 1, data_dir: str | None = None, download: bool = True) -> dict:
     """The default task function: train and measure one image configuration, or one toy (problem, λ, seed)."""
     run_dir = Path(run_dir)
@@ -369,100 +315,13 @@ def _default_task_fn(threads: int, data_dir: str | None, download: bool) -> Call
     return fn
 
 
-def _attempt(task_fn: Callable, task: Task, run_dir: str) -> dict:
-    """One attempt in the worker (local or Ray): call the task, then read the status it left."""
-    t0 = time.perf_counter()
-    out = task_fn(task, Path(run_dir))
+def _status(run_dir) -> str | None:
+    """An image run's status (its ``metrics.json``); a toy task's folder is complete once its
+    ``summary.json`` (written last by ``toy_experiments.gaussians.run``) exists."""
     status = result_status(run_dir)
-    if status is None and isinstance(out, dict):
-        status = out.get("status")
-    return {"status": status, "wall_s": time.perf_counter() - t0}
-
-
-# ----------------------------------------------------------------------------------------------
-# the sweep
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    """Where the manifest is and each task's entry in it (name → dict)."""
-
-    manifest_path: Path
-    tasks: dict
-
-    @property
-    def counts(self) -> dict:
-        out: dict[str, int] = {}
-        for e in self.tasks.values():
-            out[e["status"]] = out.get(e["status"], 0) + 1
-        return out
-
-    @property
-    def failed(self) -> list[str]:
-        return [n for n, e in self.tasks.items() if e["status"] == "failed"]
-
-
-class _Manifest:
-    def __init__(self, path: Path, grid: dict, tasks: list[Task], out_dir: Path, backend: str, max_attempts: int):
-        self.path = path
-        self.out_dir = out_dir
-        self.results_dir: Path | None = None
-        old = {}
-        if path.exists():
-            try:
-                old = json.loads(path.read_text()).get("tasks", {})
-            except (OSError, json.JSONDecodeError):
-                old = {}
-        self.doc = {
-            "format": MANIFEST_FORMAT,
-            "grid": grid,
-            "out_dir": str(out_dir),
-            "backend": backend,
-            "max_attempts": max_attempts,
-            "created_utc": _now(),
-            "updated_utc": None,
-            "tasks": {},
-        }
-        for t in tasks:
-            prev = old.get(t.name, {})
-            self.doc["tasks"][t.name] = {
-                "kind": t.kind,
-                "params": t.params,
-                "run_dir": t.name,
-                "status": "pending",
-                "cached": False,
-                "attempts": 0,
-                "attempts_before": int(prev.get("attempts_before", 0)) + int(prev.get("attempts", 0)),
-                "errors": [],
-                "wall_s": None,
-            }
-
-    def __getitem__(self, name):
-        return self.doc["tasks"][name]
-
-    def save(self):
-        self.doc["updated_utc"] = _now()
-        counts: dict[str, int] = {}
-        for e in self.doc["tasks"].values():
-            counts[e["status"]] = counts.get(e["status"], 0) + 1
-        self.doc["counts"] = counts
-        write_json(self.path, self.doc)
-        if self.results_dir is not None:
-            write_json(self.results_dir / self.path.name, self.doc)
-
-
-def _error_record(attempt: int, err: BaseException) -> dict:
-    cause = getattr(err, "cause", None) or err  # ray.exceptions.RayTaskError carries the task's exception
-    tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-    return {
-        "attempt": attempt,
-        "error": f"{type(cause).__name__}: {cause}".splitlines()[0][:500],
-        "traceback": tb[-4000:],
-    }
+    if status is None and (Path(run_dir) / "summary.json").exists():
+        return "completed"
+    return status
 
 
 def run_sweep(
@@ -481,183 +340,26 @@ def run_sweep(
     progress: bool = True,
     results_dir=None,
 ) -> SweepResult:
-    """Run every task that has no result in ``out_dir`` (or in ``results_dir``) yet; return the final
-    manifest entries.
-
-    Parameters
-    ----------
-    tasks : list of Task
-        Distinct names; task ``t`` writes into ``out_dir / t.name``.
-    grid : dict or str
-        What the tasks came from; its ``name`` (or the string) names the manifest ``sweep-<name>.json``.
-    backend : ``local`` or ``ray``
-    task_fn : callable, optional
-        ``task_fn(task, run_dir)`` runs one task and leaves its result in ``run_dir`` (a
-        ``metrics.json`` with a ``status``); an exception is a failed attempt. Default:
-        :func:`run_task` with ``cpus_per_task`` threads. On Ray it must be picklable.
-    max_attempts : int
-        Attempts per task in this invocation (retries = max_attempts − 1).
-    cpus_per_task, gpus_per_task : resources per task (Ray); ``gpus_per_task=None`` asks for one GPU
-        per task when the cluster has any.
-    address : str, optional
-        Ray cluster to join (``auto`` or ``host:port``); default: start a local one. A Ray instance
-        already initialised in this process is used as it is.
-    results_dir : path, optional
-        Where finished image runs' small files go (:func:`export_results`, e.g. ``results/images``
-        in the repository), with a copy of the manifest. A task whose ``results_dir/<name>`` already
-        holds a final ``metrics.json`` is skipped (``cached: "results"``), so a sweep resumed from a
-        fresh clone reruns only what has not been committed.
-
-    Raises
-    ------
-    KeyboardInterrupt
-        After marking the running tasks ``interrupted`` in the manifest.
-    """
-    if backend not in ("local", "ray"):
-        raise ValueError(f"backend: expected local or ray, got {backend!r}")
-    if not isinstance(max_attempts, int) or max_attempts < 1:
-        raise ValueError(f"max_attempts: expected a positive integer, got {max_attempts!r}")
+    """:func:`otflow.experiment.sweep.run_sweep` with this package's task function (:func:`run_task`
+    with ``cpus_per_task`` threads, ``data_dir`` and ``download``) unless ``task_fn`` is given."""
     if not isinstance(cpus_per_task, int) or cpus_per_task < 1:
         raise ValueError(f"cpus_per_task: expected a positive integer, got {cpus_per_task!r}")
-    names = [t.name for t in tasks]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"tasks: repeated run folder name(s) {', '.join(dup[:5])}")
-    grid = grid if isinstance(grid, dict) else {"name": str(grid)}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if task_fn is None:
         task_fn = _default_task_fn(cpus_per_task, data_dir, download)
-    man = _Manifest(out_dir / f"sweep-{grid['name']}.json", grid, tasks, out_dir, backend, max_attempts)
-    if results_dir is not None:
-        man.results_dir = Path(results_dir)
-        man.results_dir.mkdir(parents=True, exist_ok=True)
-    todo = []
-    for t in tasks:
-        committed = result_status(man.results_dir / t.name) if man.results_dir is not None else None
-        status = result_status(out_dir / t.name)
-        if committed in DONE:
-            man[t.name].update(status=committed, cached="results")
-        elif status in DONE:
-            man[t.name].update(status=status, cached=True)
-            if man.results_dir is not None and t.kind == "image":
-                export_results(out_dir / t.name, man.results_dir / t.name)
-        else:
-            todo.append(t)
-    man.save()
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=len(tasks),
-        initial=len(tasks) - len(todo),
-        disable=not progress,
-        unit="task",
-        desc=f"sweep {grid['name']}",
-        dynamic_ncols=True,
+    return engine.run_sweep(
+        tasks,
+        out_dir,
+        grid=grid,
+        backend=backend,
+        task_fn=task_fn,
+        max_attempts=max_attempts,
+        cpus_per_task=cpus_per_task,
+        gpus_per_task=gpus_per_task,
+        address=address,
+        progress=progress,
+        results_dir=results_dir,
+        status_fn=_status,
     )
-    try:
-        if backend == "local":
-            _run_local(todo, out_dir, man, task_fn, max_attempts, bar)
-        else:
-            _run_ray(todo, out_dir, man, task_fn, max_attempts, bar, cpus_per_task, gpus_per_task, address)
-    finally:
-        bar.close()
-    return SweepResult(man.path, man.doc["tasks"])
-
-
-def _finish(man: _Manifest, task: Task, attempt: int, out: dict | None, err: BaseException | None) -> bool:
-    """Record one attempt's outcome; True when the task is settled (result or out of attempts)."""
-    e = man[task.name]
-    if err is None and out["status"] in DONE:
-        e.update(status=out["status"], wall_s=out["wall_s"], finished_utc=_now())
-        if man.results_dir is not None and task.kind == "image":
-            export_results(man.out_dir / task.name, man.results_dir / task.name)
-        return True
-    if err is None:
-        err = RuntimeError(f"task ended without a result (status {out['status']!r} in {task.name}/metrics.json)")
-    e["errors"].append(_error_record(attempt, err))
-    return False
-
-
-def _run_local(todo, out_dir, man, task_fn, max_attempts, bar):
-    for t in todo:
-        e = man[t.name]
-        for attempt in range(1, max_attempts + 1):
-            e.update(status="running", attempts=attempt, started_utc=_now())
-            man.save()
-            bar.set_postfix_str(t.name)
-            try:
-                out = _attempt(task_fn, t, str(out_dir / t.name))
-            except (KeyboardInterrupt, SystemExit):
-                e["status"] = "interrupted"
-                man.save()
-                raise
-            except Exception as err:
-                settled = _finish(man, t, attempt, None, err)
-            else:
-                settled = _finish(man, t, attempt, out, None)
-            if settled:
-                break
-        else:
-            e["status"] = "failed"
-        man.save()
-        bar.update(1)
-
-
-def _run_ray(todo, out_dir, man, task_fn, max_attempts, bar, cpus_per_task, gpus_per_task, address):
-    try:
-        import ray
-    except ImportError:
-        raise RuntimeError('backend ray: Ray is not installed; pip install "otflow[ray]" (or "ray[default]")') from None
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        started = True
-    try:
-        if gpus_per_task is None:
-            gpus_per_task = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        remote = ray.remote(_attempt).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=0)
-        fn_ref = ray.put(task_fn)
-        pending = {}
-
-        def submit(t):
-            e = man[t.name]
-            e.update(status="running", attempts=e["attempts"] + 1, started_utc=_now())
-            pending[remote.remote(fn_ref, t, str(out_dir / t.name))] = t
-
-        for t in todo:
-            submit(t)
-        man.save()
-        try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for ref in ready:
-                    t = pending.pop(ref)
-                    e = man[t.name]
-                    try:
-                        out = ray.get(ref)
-                    except Exception as err:  # RayTaskError (the task raised), WorkerCrashedError, ...
-                        settled = _finish(man, t, e["attempts"], None, err)
-                    else:
-                        settled = _finish(man, t, e["attempts"], out, None)
-                    if settled:
-                        bar.update(1)
-                    elif e["attempts"] < max_attempts:
-                        submit(t)
-                    else:
-                        e["status"] = "failed"
-                        bar.update(1)
-                    man.save()
-        except (KeyboardInterrupt, SystemExit):
-            for ref, t in pending.items():
-                ray.cancel(ref, force=True)
-                man[t.name]["status"] = "interrupted"
-            man.save()
-            raise
-    finally:
-        if started:
-            ray.shutdown()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -721,14 +423,21 @@ def _override(text: str) -> tuple[str, object]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from otflow.experiment import add_common_options
+
     p = argparse.ArgumentParser(
         prog="python -m image_experiments.sweep",
         description="Run a λ grid of image (or 2-D toy) runs, locally or on Ray; resumable.",
-        epilog="GRID is one of " + ", ".join(GRIDS) + ", or a .json/.toml grid file. See docs/reproduction.md.",
+        epilog="GRID is one of " + ", ".join(GRIDS) + ", or a .json/.toml grid file. Exit status: 0 every task "
+        "has a result, 1 some failed, 2 bad usage, 130 interrupted (rerun with --resume). See docs/reproduction.md.",
     )
     p.add_argument("grid", help="named grid or grid file")
-    p.add_argument("--out-dir", default=None, help="where the run folders go (default runs/images, runs/toy for toy)")
-    p.add_argument("--backend", choices=("local", "ray"), default="local")
+    add_common_options(
+        p,
+        out_help="where the run folders and the manifest go (default runs/images, runs/toy for toy)",
+        resume_help="continue the sweep in --out: tasks with a result are skipped, interrupted runs resume",
+    )
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help="run tasks here or on Ray")
     p.add_argument("--address", default=None, help="Ray cluster address (auto or host:port); default: a local one")
     p.add_argument(
         "--profile",
@@ -736,11 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="profile of every task (image: smoke, cpu, cpu-grid, full; toy: smoke, default, full); "
         "default: the grid's",
     )
-    p.add_argument("--datasets", type=lambda t: _csv(t, str, "--datasets"), default=None)
-    p.add_argument("--archs", type=lambda t: _csv(t, str, "--archs"), default=None)
-    p.add_argument("--ks", type=lambda t: _csv(t, int, "--ks"), default=None)
+    p.add_argument("--datasets", type=lambda t: _csv(t, str, "--datasets"), default=None, help="comma-separated")
+    p.add_argument("--archs", type=lambda t: _csv(t, str, "--archs"), default=None, help="comma-separated")
+    p.add_argument("--ks", type=lambda t: _csv(t, int, "--ks"), default=None, help="comma-separated K values")
     p.add_argument("--wds", type=lambda t: _csv(t, float, "--wds"), default=None, help="comma-separated λ values")
-    p.add_argument("--seeds", type=lambda t: _csv(t, int, "--seeds"), default=None)
+    p.add_argument("--seeds", type=lambda t: _csv(t, int, "--seeds"), default=None, help="comma-separated seeds")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -759,52 +468,68 @@ def build_parser() -> argparse.ArgumentParser:
         "--results",
         default=None,
         metavar="DIR",
-        help="copy each finished image run's small files (config, metrics, history, environment) and the "
+        help="copy each finished run's small files (config, metrics, history, environment) and the "
         "manifest into DIR (e.g. results/images) and skip tasks whose result DIR already holds",
     )
     p.add_argument("--data-dir", default=None, help="data directory (default $OTFLOW_DATA or the user cache)")
     p.add_argument("--no-download", action="store_true", help="never download a missing dataset")
     p.add_argument("--dry-run", action="store_true", help="list the tasks and whether each has a result; run nothing")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
+def _grid_from_args(args) -> Grid:
+    if args.grid in GRIDS:
+        grid = GRIDS[args.grid]
+    elif args.grid.endswith((".json", ".toml")):
+        grid = load_grid(args.grid)
+    else:
+        raise ValueError(f"grid: expected one of {', '.join(GRIDS)} or a .json/.toml file, got {args.grid!r}")
+    changes = {
+        k: getattr(args, k)
+        for k in ("profile", "datasets", "archs", "ks", "wds", "seeds")
+        if getattr(args, k) is not None
+    }
+    if args.overrides:
+        changes["overrides"] = {**grid.overrides, **dict(args.overrides)}
+    if changes:
+        # a changed grid keeps its own manifest: `table4 --profile cpu-grid` and `table4 --wds 5e-4` must
+        # not overwrite each other's state; the same options give the same name, so a rerun resumes
+        key = json.dumps(changes, sort_keys=True, default=str)
+        name = f"{grid.name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+        grid = Grid(**{**grid.to_dict(), **changes, "name": name})
+    if args.max_attempts < 1:
+        raise ValueError(f"--max-attempts: expected a positive integer, got {args.max_attempts}")
+    if args.cpus_per_task < 1:
+        raise ValueError(f"--cpus-per-task: expected a positive integer, got {args.cpus_per_task}")
+    return grid
+
+
+def _figures(result: SweepResult, out_dir: Path) -> None:
+    from image_experiments.figures import make_figures
+
+    for name, e in result.tasks.items():
+        if e["kind"] == "image" and e["status"] == "completed" and (out_dir / name / "history.json").exists():
+            make_figures(out_dir / name)
+
+
 def main(argv=None) -> int:
+    from otflow.experiment import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.grid in GRIDS:
-            grid = GRIDS[args.grid]
-        elif args.grid.endswith((".json", ".toml")):
-            grid = load_grid(args.grid)
-        else:
-            raise ValueError(f"grid: expected one of {', '.join(GRIDS)} or a .json/.toml file, got {args.grid!r}")
-        changes = {
-            k: getattr(args, k)
-            for k in ("profile", "datasets", "archs", "ks", "wds", "seeds")
-            if getattr(args, k) is not None
-        }
-        if args.overrides:
-            changes["overrides"] = {**grid.overrides, **dict(args.overrides)}
-        if changes:
-            # a changed grid keeps its own manifest: `table4 --profile cpu-grid` and `table4 --wds 5e-4` must
-            # not overwrite each other's state; the same options give the same name, so a rerun resumes
-            key = json.dumps(changes, sort_keys=True, default=str)
-            name = f"{grid.name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
-            grid = Grid(**{**grid.to_dict(), **changes, "name": name})
+        grid = _grid_from_args(args)
         tasks = grid.tasks()
-        if args.max_attempts < 1:
-            raise ValueError(f"--max-attempts: expected a positive integer, got {args.max_attempts}")
-        if args.cpus_per_task < 1:
-            raise ValueError(f"--cpus-per-task: expected a positive integer, got {args.cpus_per_task}")
     except (TypeError, ValueError) as err:
         parser.error(str(err))
-    out_dir = Path(args.out_dir or ("runs/toy" if grid.kind == "toy" else "runs/images"))
+    out_dir = Path(args.out or ("runs/toy" if grid.kind == "toy" else "runs/images"))
     if args.dry_run:
         for t in tasks:
-            print(f"{t.name}  {result_status(out_dir / t.name) or 'no result'}")
+            print(f"{t.name}  {_status(out_dir / t.name) or 'no result'}")
         print(f"{len(tasks)} tasks in grid {grid.name}; run folders under {out_dir}")
-        return 0
+        return EXIT_OK
+    if (out_dir / f"sweep-{grid.name}.json").exists() and not args.resume:
+        parser.error(f"--out: {out_dir} already holds sweep {grid.name}; pass --resume to continue it")
     t0 = time.perf_counter()
     try:
         result = run_sweep(
@@ -818,24 +543,26 @@ def main(argv=None) -> int:
             address=args.address,
             data_dir=args.data_dir,
             download=not args.no_download,
-            progress=not args.quiet,
+            progress=args.progress,
             results_dir=args.results,
         )
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted; rerun the same command to resume (state in {out_dir}/sweep-{grid.name}.json)",
+            f"\ninterrupted; rerun with --resume to continue (state in {out_dir}/sweep-{grid.name}.json)",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    if args.figures:
+        _figures(result, out_dir)
     print(summary_table(result, out_dir))
     print(f"manifest: {result.manifest_path}   ({time.perf_counter() - t0:.1f} s)")
     if result.failed:
         print(f"error: {len(result.failed)} task(s) failed; errors in {result.manifest_path}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -217,8 +217,8 @@ def test_cli_errors_are_clean(tmp_path, capsys):
             "--data-dir",
             str(empty),
             "--no-download",
-            "--out-dir",
-            str(tmp_path / "runs"),
+            "--out",
+            str(tmp_path / "runs" / "x"),
         ]
     )
     err = capsys.readouterr().err
@@ -264,17 +264,35 @@ def test_cli_smoke_run_and_overrides(tmp_path, real_data_dir, capsys):
             "2",
             "--data-dir",
             str(real_data_dir),
-            "--out-dir",
-            str(tmp_path),
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
         ]
     )
     assert code == 0
-    rdir = tmp_path / "mnist_plain_k1_wd0.01_seed3_smoke"
+    rdir = tmp_path / "run"
     cfg = Config.from_dict(json.loads((rdir / "config.json").read_text()))
     assert (cfg.wd, cfg.seed, cfg.epochs, cfg.nulls, cfg.ablation, cfg.robust) == (0.01, 3, 1, False, False, False)
     assert cfg.eps_grid == (0.0, 0.2)
     assert (rdir / "figures" / "training.png").is_file()
     assert "test acc" in capsys.readouterr().out
+    # the same folder again: refused without --resume (exit 2), reported as it is with it
+    args = ["--profile", "smoke", "--dataset", "mnist", "--arch", "plain", "--wd", "1e-2", "--seed", "3"]
+    args += ["--epochs", "1", "--no-nulls", "--no-ablation", "--no-robust", "--eps-grid", "0,0.2", "--threads", "2"]
+    args += ["--data-dir", str(real_data_dir), "--out", str(rdir), "--no-figures"]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2 and "--resume" in capsys.readouterr().err
+    assert main(args + ["--resume"]) == 0
+
+
+def test_every_cli_option_has_help_text():
+    from image_experiments.run import build_parser
+
+    actions = [a for a in build_parser()._actions if a.option_strings and a.dest != "help"]
+    assert len(actions) > 35
+    missing = [a.option_strings[0] for a in actions if not a.help or a.help.startswith(a.dest.replace("_", " ") + " (")]
+    assert not missing, missing
 
 
 def _toy_images(n, seed=0):

@@ -212,12 +212,19 @@ def test_cli_errors_are_clean(capsys, image_run):
         (["mnist", "--set", "epochs"], "KEY=VALUE"),
         (["mnist", "--backend", "dask"], "invalid choice"),
         (["mnist", "--max-attempts", "0"], "--max-attempts"),
+        (["mnist", "--quiet"], "unrecognized arguments"),
     ]:
         with pytest.raises(SystemExit) as exc:
             sweep.main(argv)
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err
+
+
+def test_every_sweep_option_has_help_text():
+    actions = [a for a in sweep.build_parser()._actions if a.option_strings and a.dest != "help"]
+    assert {"--out", "--resume", "--progress", "--figures"} <= {o for a in actions for o in a.option_strings}
+    assert all(a.help for a in actions), [a.option_strings for a in actions if not a.help]
 
 
 def test_cli_toy_grid_end_to_end(tmp_path, capsys):
@@ -231,15 +238,19 @@ def test_cli_toy_grid_end_to_end(tmp_path, capsys):
         "0,0.01",
         "--seeds",
         "0",
-        "--out-dir",
+        "--out",
         str(tmp_path),
-        "--quiet",
+        "--no-progress",
     ]
     assert sweep.main(argv) == 0
     out = capsys.readouterr().out
     assert "2 tasks: 2 completed" in out
     recs = json.loads((tmp_path / "toy_gaussian_wd0.01_seed0_smoke" / "metrics.json").read_text())
     assert {r["net"] for r in recs} == {"residual", "plain"} and {r["lam"] for r in recs} == {0.01}
+    with pytest.raises(SystemExit) as exc:  # the same sweep again needs --resume
+        sweep.main(argv)
+    assert exc.value.code == 2 and "--resume" in capsys.readouterr().err
+    argv.append("--resume")
     assert sweep.main(argv) == 0  # second time: everything cached
     assert "(cached)" in capsys.readouterr().out
     assert sweep.main(argv + ["--dry-run"]) == 0
@@ -250,7 +261,7 @@ def test_cli_toy_grid_end_to_end(tmp_path, capsys):
         "toy_gaussian_wd0.01_seed0_smoke",
         "toy_gaussian_wd0_seed0_smoke",
     ]
-    narrow = [a if a != "0,0.01" else "0.01" for a in argv]
+    narrow = [a if a != "0,0.01" else "0.01" for a in argv if a != "--resume"]
     assert sweep.main(narrow) == 0
     manifests = sorted(tmp_path.glob("sweep-toy-*.json"))
     assert len(manifests) == 2 and first in manifests
