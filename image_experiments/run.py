@@ -46,8 +46,10 @@ PROFILES = ("smoke", "cpu", "cpu-grid", "full")
 EPS_GRID = tuple(round(0.01 * i, 2) for i in range(11))
 # the 10-50 % part of the curve judges claim 6; 100 % (the block deleted) is kept for reference
 ABLATION_FRACS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
-# fields that say where things are or how they are shown; they do not change the numbers
-_NON_SEMANTIC = ("data_dir", "download", "out_dir", "run_dir", "progress", "threads")
+# fields that say where things are or how they are shown; they do not change the numbers ("kind" is
+# compared apart: folders written before kinds were recorded lack it)
+_NON_SEMANTIC = ("data_dir", "download", "out_dir", "run_dir", "progress", "threads", "kind")
+KIND = "image"  # config.json["kind"] of an image run folder
 
 
 class RunError(RuntimeError):
@@ -150,7 +152,7 @@ class Config:
         return f"{self.dataset}_{self.arch}_k{self.k}_wd{self.wd:g}_seed{self.seed}_{self.profile}"
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        d = {"kind": KIND, **dataclasses.asdict(self)}
         d["eps_grid"] = list(self.eps_grid)
         d["ablation_fracs"] = list(self.ablation_fracs)
         return d
@@ -158,6 +160,9 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict) -> Config:
         d = dict(d)
+        kind = d.pop("kind", KIND)
+        if kind != KIND:
+            raise ValueError(f"config: kind {kind!r} is not an image run ({KIND!r})")
         for key in ("eps_grid", "ablation_fracs"):
             if key in d:
                 d[key] = tuple(d[key])

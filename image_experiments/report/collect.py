@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = ["collect", "aggregate", "run_values", "converged", "CONVERGENCE_RULE", "seed_stats"]
 
-_NON_SEMANTIC = ("data_dir", "download", "out_dir", "run_dir", "progress", "threads", "device")
+_NON_SEMANTIC = ("data_dir", "download", "out_dir", "run_dir", "progress", "threads", "device", "kind")
 _PER_RUN = ("arch", "wd", "seed")
 _METRICS = ("lss", "lsr", "ots", "ot_cost_gap", "energy_ratio")
 PLATEAU_EPOCHS, PLATEAU_POINTS, LR_ANNEALED = 3, 0.5, 0.05
@@ -170,8 +170,8 @@ def collect(runs_dir) -> dict:
 
     Returns ``{"runs": [...], "problems": [...], "manifests": [...]}``; a run is a dict with
     ``dir``, ``name``, ``config``, ``metrics``, ``history``, ``values`` (:func:`run_values`),
-    ``setting`` and ``setting_fields``. Folders whose ``config.json`` has another ``kind`` than
-    ``image`` (e.g. toy studies) are not image runs and are left out.
+    ``setting`` and ``setting_fields``. Only folders whose ``config.json`` says ``"kind": "image"``
+    are image runs; others (toy studies, …) are left out.
     """
     root = Path(runs_dir)
     runs, problems, seen = [], [], set()
@@ -185,7 +185,7 @@ def collect(runs_dir) -> dict:
         if not isinstance(cfg, dict):
             problems.append({"name": rel, "status": "unreadable", "detail": "config.json"})
             continue
-        if cfg.get("kind", "image") != "image" or "dataset" not in cfg or "arch" not in cfg:
+        if cfg.get("kind") != "image":
             continue
         metrics = _load(rdir / "metrics.json")
         if not isinstance(metrics, dict) or metrics.get("status") != "completed":
