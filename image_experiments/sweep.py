@@ -328,37 +328,22 @@ def run_sweep(
     tasks: list[Task],
     out_dir,
     *,
-    grid: dict | str = "custom",
-    backend: str = "local",
     task_fn: Callable | None = None,
-    max_attempts: int = 3,
     cpus_per_task: int = 1,
-    gpus_per_task: float | None = None,
-    address: str | None = None,
     data_dir: str | None = None,
     download: bool = True,
-    progress: bool = True,
-    results_dir=None,
+    **engine_options,
 ) -> SweepResult:
-    """:func:`otflow.experiment.sweep.run_sweep` with this package's task function (:func:`run_task`
-    with ``cpus_per_task`` threads, ``data_dir`` and ``download``) unless ``task_fn`` is given."""
+    """:func:`otflow.experiment.sweep.run_sweep` (its ``engine_options``: ``grid``, ``backend``,
+    ``max_attempts``, ``gpus_per_task``, ``address``, ``progress``, ``results_dir``) with this
+    package's task function, :func:`run_task` with ``cpus_per_task`` threads, ``data_dir`` and
+    ``download``, unless ``task_fn`` is given."""
     if not isinstance(cpus_per_task, int) or cpus_per_task < 1:
         raise ValueError(f"cpus_per_task: expected a positive integer, got {cpus_per_task!r}")
     if task_fn is None:
         task_fn = _default_task_fn(cpus_per_task, data_dir, download)
     return engine.run_sweep(
-        tasks,
-        out_dir,
-        grid=grid,
-        backend=backend,
-        task_fn=task_fn,
-        max_attempts=max_attempts,
-        cpus_per_task=cpus_per_task,
-        gpus_per_task=gpus_per_task,
-        address=address,
-        progress=progress,
-        results_dir=results_dir,
-        status_fn=_status,
+        tasks, out_dir, task_fn=task_fn, cpus_per_task=cpus_per_task, status_fn=_status, **engine_options
     )
 
 

@@ -167,6 +167,15 @@ def _claim4(settings) -> list:
     return out or [("4", "MNIST runs", not_measured("no MNIST ResNet runs"))]
 
 
+_CLAIM5 = (  # label, value, statement, whether the ResNet's value is claimed the lower
+    ("5a", "noise_drop", "ResNet accuracy drop under Gaussian noise < plain's", True),
+    ("5b", "fgsm_drop", "ResNet accuracy drop under FGSM < plain's", True),
+    ("5c", "noise_variation", "ResNet variation rate (noise, largest ε) < plain's", True),
+    ("5d", "fgsm_variation", "ResNet variation rate (FGSM, largest ε) < plain's", True),
+    ("5e", "train_loss", "(context) ResNet train loss > plain's, as in the paper", False),
+)
+
+
 def _claim5(settings) -> list:
     out = []
     for s in settings.values():
@@ -174,31 +183,7 @@ def _claim5(settings) -> list:
             continue
         t = s["title"] + ("" if s["fields"]["dataset"] == "cifar100" else " (the paper's is CIFAR-100 K=1, λ=5e-2)")
         out += [
-            (
-                "5a",
-                f"{t}: ResNet accuracy drop under Gaussian noise < plain's, every λ",
-                _per_lambda(s, "noise_drop", resnet_less=True),
-            ),
-            (
-                "5b",
-                f"{t}: ResNet accuracy drop under FGSM < plain's, every λ",
-                _per_lambda(s, "fgsm_drop", resnet_less=True),
-            ),
-            (
-                "5c",
-                f"{t}: ResNet variation rate (noise, largest ε) < plain's, every λ",
-                _per_lambda(s, "noise_variation", resnet_less=True),
-            ),
-            (
-                "5d",
-                f"{t}: ResNet variation rate (FGSM, largest ε) < plain's, every λ",
-                _per_lambda(s, "fgsm_variation", resnet_less=True),
-            ),
-            (
-                "5e",
-                f"{t}: (context) ResNet train loss > plain's, as in the paper, every λ",
-                _per_lambda(s, "train_loss", resnet_less=False),
-            ),
+            (lab, f"{t}: {text}, every λ", _per_lambda(s, key, resnet_less=less)) for lab, key, text, less in _CLAIM5
         ]
     return out or [("5", "robustness data", not_measured("no residual/plain pair with robustness data"))]
 
