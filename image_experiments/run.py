@@ -149,7 +149,8 @@ class Config:
 
     @property
     def name(self) -> str:
-        return f"{self.dataset}_{self.arch}_k{self.k}_wd{self.wd:g}_seed{self.seed}_{self.profile}"
+        width = "" if self.width is None else f"_w{self.width}"
+        return f"{self.dataset}_{self.arch}_k{self.k}{width}_wd{self.wd:g}_seed{self.seed}_{self.profile}"
 
     def to_dict(self) -> dict:
         d = {"kind": KIND, **dataclasses.asdict(self)}

@@ -100,9 +100,10 @@ class Grid:
     seeds: tuple[int, ...] = (0, 1, 2)
     profile: str = "cpu"
     overrides: dict = field(default_factory=dict)
+    widths: tuple = (None,)  # first-stage widths (Fig. 5); None = Table 1
 
     def __post_init__(self):
-        for key in ("datasets", "archs", "ks", "wds", "seeds"):
+        for key in ("datasets", "archs", "ks", "wds", "seeds", "widths"):
             val = getattr(self, key)
             if isinstance(val, (str, bytes)) or not isinstance(val, Iterable):
                 raise ValueError(f"{key}: expected a list, got {val!r}")
@@ -119,6 +120,8 @@ class Grid:
         ):
             raise ValueError(f"wds: expected finite non-negative weight decays, got {list(self.wds)}")
         object.__setattr__(self, "wds", tuple(float(w) for w in self.wds))
+        if any(w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1) for w in self.widths):
+            raise ValueError(f"widths: expected positive integers or null, got {list(self.widths)}")
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"seeds: expected non-negative integers, got {list(self.seeds)}")
         if not isinstance(self.overrides, dict):
@@ -144,9 +147,10 @@ class Grid:
                 for s in self.seeds
             ]
         return [
-            _image_task(d, a, k, wd, s, self.profile, self.overrides)
+            _image_task(d, a, k, wd, s, self.profile, {**self.overrides, **({} if w is None else {"width": w})})
             for d in self.datasets
             for k in self.ks
+            for w in self.widths
             for a in self.archs
             for wd in self.wds
             for s in self.seeds
@@ -160,6 +164,16 @@ GRIDS = {
     "table7": Grid("table7", datasets=("cifar100",), ks=(4,), wds=K4_WDS, profile="full"),
     "table4-cpu": Grid("table4-cpu", datasets=("cifar10",), ks=(1,), wds=K1_WDS, seeds=(0,), profile="cpu-grid"),
     "mnist": Grid("mnist", datasets=("mnist",), ks=(1,), wds=MNIST_WDS, seeds=(0, 1, 2), profile="cpu"),
+    # claim 7 (Fig. 5): the MNIST ResNet at λ = 1e-2 at other widths; Table 1's 1000 is in the mnist grid
+    "mnist-width": Grid(
+        "mnist-width",
+        datasets=("mnist",),
+        archs=("resnet",),
+        wds=(1e-2,),
+        seeds=(0, 1, 2),
+        profile="cpu",
+        widths=(250, 500, 2000),
+    ),
     "toy": Grid(
         "toy",
         kind="toy",
@@ -190,7 +204,8 @@ def _image_task(dataset, arch, k, wd, seed, profile, overrides) -> Task:
     if bad:
         raise ValueError(f"overrides: {', '.join(bad)} are set by the grid or the sweep, not by overrides")
     cfg = profile_config(profile, dataset, arch, k, wd=float(wd), seed=int(seed), **_tuples(overrides))
-    name = cfg.name + (f"_o{_hash(overrides)}" if overrides else "")
+    extra = {k: v for k, v in overrides.items() if k != "width"}  # the width is in the name already
+    name = cfg.name + (f"_o{_hash(extra)}" if extra else "")
     params = {
         "dataset": dataset,
         "arch": arch,

@@ -52,7 +52,7 @@ def test_paper_tables_transcribed_from_spec():
 # fixture runs: image_experiments.run's layout with planted numbers
 
 
-def write_run(root, dataset, arch, k, wd, seed, *, status="completed", epochs=3, **v):
+def write_run(root, dataset, arch, k, wd, seed, *, status="completed", epochs=3, width=None, **v):
     """A run folder with planted numbers; ``v`` overrides the defaults below (accuracies in %)."""
     d = dict(
         lss=2.0,
@@ -73,7 +73,7 @@ def write_run(root, dataset, arch, k, wd, seed, *, status="completed", epochs=3,
         lss_epoch1=None,
     )
     d.update(v)
-    cfg = profile_config("smoke", dataset, arch, k, wd=wd, seed=seed)
+    cfg = profile_config("smoke", dataset, arch, k, wd=wd, seed=seed, width=width)
     rdir = root / cfg.name
     write_json(rdir / "config.json", {**cfg.to_dict(), "run_dir": str(rdir)})
     if status != "completed":
@@ -408,3 +408,14 @@ def test_report_of_empty_and_missing_folders(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         report.main([str(tmp_path / "nowhere")])
     assert exc.value.code == 2 and "not a folder" in capsys.readouterr().err
+
+
+def test_width_claim_compares_same_seed_runs_across_widths(runs_dir):
+    """Claim 7c: LSS at the larger width, Table 1's width (None) included as 1000 for MNIST."""
+    for seed in SEEDS:
+        for width, lss in ((250, 1.5), (500, 1.3)):
+            write_run(runs_dir, "mnist", "resnet", 1, 1e-3, seed, width=width, lss=lss + _jit(seed))
+    v = _verdicts(runs_dir)["7c"]
+    assert v.word == "HOLDS" and "width 250→500" in v.text and "width 500→1000" in v.text
+    write_run(runs_dir, "mnist", "resnet", 1, 1e-3, 0, width=2000, lss=3.0)  # one seed at 2000: undecided step
+    assert _verdicts(runs_dir)["7c"].word == "INCONCLUSIVE"

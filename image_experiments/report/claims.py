@@ -234,17 +234,21 @@ def _claim7(settings) -> list:
 
 def _claim7_width(settings) -> list:
     """LSS lower at the larger width: same setting but width, same arch, λ and seed."""
+    from image_experiments.models import TABLE1
+
     groups = defaultdict(lambda: defaultdict(list))
     for s in settings.values():
-        width = s["fields"].get("width")
-        if width is None:
-            continue
-        rest = {k: v for k, v in s["fields"].items() if k != "width"}
+        f = s["fields"]
+        family = "mnist" if f["dataset"] == "mnist" else "cifar"
+        width = f.get("width") or TABLE1[(family, f["k"])]["dims"][0][0]  # None: Table 1's width
+        rest = {k: v for k, v in f.items() if k != "width"}
         for (arch, wd), c in s["cells"].items():
             groups[(str(sorted(rest.items())), arch, wd)][width] += c["runs"]
     parts = []
     for (_, arch, wd), by_w in sorted(groups.items(), key=lambda kv: kv[0][1:]):
         ws = sorted(by_w)
+        if len(ws) < 2:
+            continue
         for w0, w1 in zip(ws, ws[1:]):
             parts.append(
                 (f"{arch} λ={wd:g} width {w0}→{w1}", direction(_by_seed(by_w[w1], "lss"), _by_seed(by_w[w0], "lss")))
