@@ -29,9 +29,12 @@ import argparse
 import copy
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not an installed copy
 
 import otflow
 from image_experiments import analysis
