@@ -6,8 +6,10 @@ Command (one configuration; every Config field is a ``--flag``, see docs/images.
     python -m image_experiments.run --dataset mnist --arch plain --wd 1e-3 --profile cpu
 
 Profiles: ``smoke`` (seconds, a few hundred images; used by the tests), ``cpu`` (full MNIST or
-CIFAR K=1 training set, fewer epochs; about an hour per run on two idle cores), ``full`` (the
-paper's settings: 200 epochs, m = 10,000; meant for a GPU). Rerunning the same command resumes from
+CIFAR K=1 training set, fewer epochs; about an hour per run on two idle cores), ``gpu`` (CIFAR K=1
+and K=4 on one CUDA device: 15 epochs at batch 512, linearly scaled learning rate with a 2-epoch
+warm-up, optional ``--compile``; an estimate, never measured, is in docs/images.md "GPU profile"),
+``full`` (the paper's settings: 200 epochs, m = 10,000; meant for a GPU). Rerunning the same command resumes from
 the last checkpoint and gives the same final numbers as an uninterrupted run (CPU).
 
 Measured on this project's 2-core CPU (see docs/images.md for the numbers and loads): training runs
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -40,9 +43,9 @@ from image_experiments.data import DATASETS, DataError, ImageData, load_dataset
 from image_experiments.models import HEADS, build_model
 from otflow.runs import atomic_write_bytes, environment_info, save_npz, seed_everything, write_json
 
-__all__ = ["Config", "profile_config", "run", "main", "run_dir_for", "RunError"]
+__all__ = ["Config", "profile_config", "lr_factor", "run", "main", "run_dir_for", "RunError"]
 
-PROFILES = ("smoke", "cpu", "cpu-grid", "full")
+PROFILES = ("smoke", "cpu", "cpu-grid", "gpu", "full")
 EPS_GRID = tuple(round(0.01 * i, 2) for i in range(11))
 # the 10-50 % part of the curve judges claim 6; 100 % (the block deleted) is kept for reference
 ABLATION_FRACS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
@@ -50,6 +53,11 @@ ABLATION_FRACS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
 # compared apart: folders written before kinds were recorded lack it)
 _NON_SEMANTIC = ("data_dir", "download", "out_dir", "run_dir", "progress", "threads", "kind")
 KIND = "image"  # config.json["kind"] of an image run folder
+# fields added after runs were committed: written to config.json only when they differ from these
+# defaults, so the folders (and resumes) of earlier runs keep matching their configs
+_LATE_DEFAULTS = {"warmup_epochs": 0, "compile": False}
+# the gpu profile: SPEC's lr 0.01 at batch 128, scaled linearly to this batch
+GPU_BATCH, GPU_EPOCHS, GPU_WARMUP = 512, 15, 2
 
 
 class RunError(RuntimeError):
@@ -65,12 +73,13 @@ class Config:
     k: int = 1  # number of stages: 1 (MNIST, CIFAR) or 4 (CIFAR)
     wd: float = 5e-4  # weight decay λ on all parameters (PyTorch convention, SPEC §8.7)
     seed: int = 0  # seeds the weights, the data order and the nulls
-    profile: str = "full"  # smoke | cpu | cpu-grid | full: sets the defaults of the other fields
+    profile: str = "full"  # smoke | cpu | cpu-grid | gpu | full: sets the defaults of the other fields
     # training (SPEC §6 [U] defaults)
     epochs: int = 200  # training epochs (cosine schedule to 0 over them)
     batch_size: int = 128  # training batch size
     lr: float = 0.01  # initial learning rate of SGD
     momentum: float = 0.9  # SGD momentum
+    warmup_epochs: int = 0  # linear warm-up epochs before the cosine schedule; 0 = cosine only (SPEC)
     bn: bool = True  # False: blocks are exactly W2 σ(W1 x)
     head: str = "linear"  # linear: pool → linear (SPEC §6); bn-relu: σ(BN(·)) → pool → linear
     width: int | None = None  # first-stage width; None = Table 1
@@ -98,6 +107,7 @@ class Config:
     # where and how
     device: str = "auto"  # auto | cpu | cuda | cuda:0 ...
     threads: int = 0  # torch CPU threads for this run; 0 = leave as is
+    compile: bool = False  # torch.compile the training forward only (tracks and metrics: uncompiled, float32)
     data_dir: str | None = None  # None: $OTFLOW_DATA or ~/.cache/otflow
     download: bool = True  # download a missing data set (checksum-verified)
     out_dir: str = "runs/images"  # parent of the run folder when run_dir is None
@@ -132,6 +142,10 @@ class Config:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name}: expected a positive integer or None, got {v!r}")
+        if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(
+                f"warmup_epochs: expected an integer in [0, epochs), got {self.warmup_epochs!r} (epochs {self.epochs})"
+            )
         if self.ots_m < 2:
             raise ValueError(f"ots_m: expected at least 2, got {self.ots_m}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -156,6 +170,9 @@ class Config:
         d = {"kind": KIND, **dataclasses.asdict(self)}
         d["eps_grid"] = list(self.eps_grid)
         d["ablation_fracs"] = list(self.ablation_fracs)
+        for key, default in _LATE_DEFAULTS.items():
+            if d[key] == default:
+                del d[key]
         return d
 
     @classmethod
@@ -211,6 +228,21 @@ def profile_config(profile: str = "full", dataset: str = "cifar10", arch: str = 
             base.update(epochs=2)
         else:
             base.update(epochs=4, n_train=10_000)
+    elif profile == "gpu":
+        if dataset == "mnist":
+            raise ValueError("profile gpu covers CIFAR-10/100 K=1 and K=4 (Tables 4-7); MNIST: --profile cpu")
+        # one CUDA device, whole training set on it (on-device crop + flip), bf16 autocast,
+        # channels-last; 15 epochs at batch 512 with lr scaled linearly from SPEC's 0.01 at 128 and a
+        # 2-epoch linear warm-up, sized so Tables 4 + 6 (28 runs) fit about 15 GPU minutes
+        # (docs/images.md "GPU profile"); every measurement keeps the full profile's sizes
+        base.update(
+            device="cuda",
+            epochs=GPU_EPOCHS,
+            batch_size=GPU_BATCH,
+            lr=0.01 * GPU_BATCH / 128,
+            warmup_epochs=GPU_WARMUP,
+            augment=True,
+        )
     elif profile != "full":
         raise ValueError(f"profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
     base.update(overrides)
@@ -540,12 +572,42 @@ def _epoch_line(cfg: Config, rec: dict) -> str:
     )
 
 
+def lr_factor(epoch_index: int, *, epochs: int, warmup_epochs: int = 0) -> float:
+    r"""Learning-rate multiplier of the epoch with 0-based index ``epoch_index`` (epoch ``e = i + 1``).
+
+    A linear warm-up over the first ``W = warmup_epochs`` epochs, then a cosine over the rest:
+
+    .. math::
+        f(i) = \frac{i + 1}{W + 1} \ (i < W), \qquad
+        f(i) = \tfrac12\Big(1 + \cos\frac{\pi (i - W)}{E - W}\Big) \ (i \ge W).
+
+    With ``W = 0`` this is ``CosineAnnealingLR(T_max=E)``'s closed form.
+
+    >>> [round(lr_factor(i, epochs=4, warmup_epochs=1), 4) for i in range(4)]
+    [0.5, 1.0, 0.75, 0.25]
+    """
+    if epoch_index < warmup_epochs:
+        return (epoch_index + 1) / (warmup_epochs + 1)
+    return 0.5 * (1.0 + math.cos(math.pi * (epoch_index - warmup_epochs) / (epochs - warmup_epochs)))
+
+
+def _scheduler(opt, cfg: Config):
+    """The per-epoch schedule as one scheduler (its state goes into the checkpoint): SPEC's cosine,
+    or with ``warmup_epochs`` a LambdaLR of :func:`lr_factor` (warm-up, then cosine)."""
+    if cfg.warmup_epochs == 0:  # unchanged for the profiles without warm-up (and their checkpoints)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    factor = functools.partial(lr_factor, epochs=cfg.epochs, warmup_epochs=cfg.warmup_epochs)
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
 def _train(ctx: _Context, model, ckpt_path: Path, on_epoch_end) -> tuple[list, dict | None]:
     """Train (or resume) for the configured epochs; returns the history and, if the loss diverged,
     the run's final result."""
     cfg, dev = ctx.cfg, ctx.dev
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    sched = _scheduler(opt, cfg)
+    # the compiled module shares the parameters; only the training forward goes through it
+    train_model = torch.compile(model) if cfg.compile else model
     train = (ctx.x_train.to(dev), ctx.y_train.to(dev)) if dev.type == "cuda" else (ctx.x_train, ctx.y_train)
     xp, yp = ctx.x_test[: ctx.info["probe_n"]], ctx.y_test[: ctx.info["probe_n"]]
     if ckpt_path.exists():
@@ -555,7 +617,9 @@ def _train(ctx: _Context, model, ckpt_path: Path, on_epoch_end) -> tuple[list, d
     write_json(ctx.rdir / "metrics.json", {"status": "running", "epochs_completed": start - 1})
     for epoch in range(start, cfg.epochs + 1):
         lr = opt.param_groups[0]["lr"]
-        tr = _train_epoch(model, opt, train, cfg, epoch, dev, ctx.amp, ctx.channels_last, f"epoch {epoch}/{cfg.epochs}")
+        tr = _train_epoch(
+            train_model, opt, train, cfg, epoch, dev, ctx.amp, ctx.channels_last, f"epoch {epoch}/{cfg.epochs}"
+        )
         if tr.pop("diverged"):
             history.append({"epoch": epoch, "lr": lr, **tr, "diverged": True})
             write_json(ctx.rdir / "history.json", history)
@@ -775,7 +839,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 done, 1 the run failed or diverged (its folder says why), 2 bad usage, "
         "130 interrupted (rerun with --resume). See docs/images.md and docs/cli.md.",
     )
-    p.add_argument("--profile", choices=PROFILES, default="full", help="smoke | cpu | cpu-grid | full (default: full)")
+    p.add_argument(
+        "--profile", choices=PROFILES, default="full", help="smoke | cpu | cpu-grid | gpu | full (default: full)"
+    )
     add_common_options(
         p,
         out_help="the run folder (default: runs/images/<name from the config>)",

@@ -1,0 +1,56 @@
+"""benchmarks/gpu_check.py on the CPU (--device cpu --tiny): every check passes, the table is printed
+and written as JSON; bad usage exits 2 with one line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+
+
+def _gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", _PATH)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("gpu_check", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cpu_tiny_passes_every_check(tmp_path, capsys):
+    out = tmp_path / "check.json"
+    threads = torch.get_num_threads()
+    assert _gpu_check().main(["--device", "cpu", "--tiny", "--out", str(out)]) == 0
+    assert torch.get_num_threads() == threads  # the one-thread setting of --tiny is undone
+    text = capsys.readouterr().out
+    assert "check" in text and "tolerance" in text and "FAIL" not in text
+    doc = json.loads(out.read_text())
+    names = [r["check"] for r in doc["checks"]]
+    expected = ["augment", "train K=1", "train K=4", "tracks K=1", "tracks K=4", "solver", "metrics K=1"]
+    assert names == expected + ["metrics K=4", "compile"]
+    assert doc["passed"] and all(r["pass"] is True for r in doc["checks"][:-1])
+    assert doc["checks"][-1]["pass"] is None  # compile runs only with --compile
+    for name in names[:-1]:
+        assert any(line.startswith(name) and line.rstrip().endswith("pass") for line in text.splitlines()), name
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_bad_usage(capsys):
+    with pytest.raises(SystemExit) as info:
+        _gpu_check().main(["--device", "cuda"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "CUDA is not available" in err
+
+
+@pytest.mark.parametrize("argv", [["--device", "nonsense"], ["--device", "meta"], ["--frobnicate"]])
+def test_bad_usage_exits_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        _gpu_check().main(argv)
+    assert info.value.code == 2
+    assert "error" in capsys.readouterr().err
