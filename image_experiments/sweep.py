@@ -164,6 +164,11 @@ GRIDS = {
     "table7": Grid("table7", datasets=("cifar100",), ks=(4,), wds=K4_WDS, profile="full"),
     "table4-cpu": Grid("table4-cpu", datasets=("cifar10",), ks=(1,), wds=K1_WDS, seeds=(0,), profile="cpu-grid"),
     "mnist": Grid("mnist", datasets=("mnist",), ks=(1,), wds=MNIST_WDS, seeds=(0, 1, 2), profile="cpu"),
+    # issue 11: CIFAR-10 K=1 trained to convergence on CPU: every λ at seed 0, seeds 1-2 at four λ
+    "table4-converged": Grid("table4-converged", datasets=("cifar10",), wds=K1_WDS, seeds=(0,), profile="converged"),
+    "table4-converged-seeds": Grid(
+        "table4-converged-seeds", datasets=("cifar10",), wds=(0.0, 1e-3, 1e-2, 0.1), seeds=(1, 2), profile="converged"
+    ),
     # claim 7 (Fig. 5): the MNIST ResNet at λ = 1e-2 at other widths; Table 1's 1000 is in the mnist grid
     "mnist-width": Grid(
         "mnist-width",
@@ -442,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         default=None,
-        help="profile of every task (image: smoke, cpu, cpu-grid, full; toy: smoke, default, full); "
+        help="profile of every task (image: smoke, cpu, cpu-grid, converged, gpu, full; toy: smoke, default, full); "
         "default: the grid's",
     )
     p.add_argument("--datasets", type=lambda t: _csv(t, str, "--datasets"), default=None, help="comma-separated")

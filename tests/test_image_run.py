@@ -225,6 +225,16 @@ def test_cli_errors_are_clean(tmp_path, capsys):
     assert code == 1 and err.startswith("error: cifar10 not found") and "by hand" in err and "Traceback" not in err
 
 
+def test_converged_profile_trains_cifar_k1_to_the_end_of_a_longer_schedule():
+    c = profile_config("converged", "cifar10", "plain", 1, wd=1e-2)
+    assert (c.epochs, c.n_train, c.batch_size, c.lr, c.momentum, c.warmup_epochs) == (40, 10_000, 128, 0.01, 0.9, 0)
+    assert c.name == "cifar10_plain_k1_wd0.01_seed0_converged" and c.ots_m == 10_000
+    with pytest.raises(ValueError, match="MNIST's cpu profile"):
+        profile_config("converged", "mnist", "resnet", 1)
+    with pytest.raises(ValueError, match="K=4 needs a GPU"):
+        profile_config("converged", "cifar10", "resnet", 4)
+
+
 def test_profiles_set_their_sizes_and_overrides_win():
     cpu = profile_config("cpu", "cifar10", "resnet", 1)
     assert (cpu.epochs, cpu.n_train, cpu.ots_m, cpu.robust_n) == (8, None, 10_000, 1000)
