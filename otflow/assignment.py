@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import ot
 
-from otflow._validation import as_points, as_weights, check_same_shape
+from otflow._validation import as_points, as_weights, check_pair, check_permutation
 from otflow.solver import solve_assignment
 
 __all__ = ["pairwise_sq_dists", "optimal_assignment", "assignment_cost", "w2_squared"]
@@ -56,18 +56,6 @@ def _sq_dists(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return c
 
 
-def _check_pair(x, y) -> tuple[np.ndarray, np.ndarray]:
-    x = as_points(x, "x").astype(np.float64, copy=False)
-    y = as_points(y, "y").astype(np.float64, copy=False)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"x and y: the assignment problem needs as many points on each side (a square cost matrix), "
-            f"got {x.shape[0]} and {y.shape[0]}"
-        )
-    check_same_shape(x, y, "x", "y")
-    return x, y
-
-
 def optimal_assignment(x, y) -> np.ndarray:
     r"""Optimal permutation of the assignment problem with squared Euclidean cost, SPEC eq. (32).
 
@@ -94,21 +82,15 @@ def optimal_assignment(x, y) -> np.ndarray:
     >>> optimal_assignment([[0.0], [1.0]], [[1.1], [0.1]])
     array([1, 0])
     """
-    x, y = _check_pair(x, y)
+    x, y = check_pair(x, y)
     return solve_assignment(x, y).sigma
 
 
 def assignment_cost(x, y, sigma=None) -> float:
     r"""Mean cost of a pairing, :math:`\frac1m\sum_i \|x_i - y_{\sigma(i)}\|^2` (identity if ``sigma`` is None)."""
-    x, y = _check_pair(x, y)
+    x, y = check_pair(x, y)
     if sigma is not None:
-        sigma = np.asarray(sigma)
-        m = x.shape[0]
-        if sigma.shape != (m,) or not np.issubdtype(sigma.dtype, np.integer):
-            raise ValueError(f"sigma: expected an integer array of shape ({m},), got {sigma.dtype} {sigma.shape}")
-        if not np.array_equal(np.sort(sigma), np.arange(m)):
-            raise ValueError("sigma: expected a permutation of 0..m-1")
-        y = y[sigma]
+        y = y[check_permutation(sigma, x.shape[0])]
     d = x - y
     return float(np.einsum("ij,ij->", d, d) / x.shape[0])
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from otflow._validation import as_points, as_scalar, as_tracks, check_same_shape, to_numpy
-from otflow.assignment import _check_pair, optimal_assignment
+from otflow._validation import as_points, as_scalar, as_tracks, check_pair, check_same_shape, to_numpy
+from otflow.assignment import optimal_assignment
 
 __all__ = [
     "segment_lengths",
@@ -301,7 +301,7 @@ def ot_score(x, y) -> OTScore:
     >>> r.score, r.cost_gap
     (1.0, 0.0)
     """
-    x, y = _check_pair(x, y)
+    x, y = check_pair(x, y)
     sigma = optimal_assignment(x, y)
     m = x.shape[0]
     d_id = x - y
