@@ -7,7 +7,6 @@ The cost is ``c(x, y) = ‖x − y‖²`` (squared Euclidean, **not** halved) th
 from __future__ import annotations
 
 import numpy as np
-import ot
 
 from otflow._validation import as_points, as_weights, check_pair, check_permutation
 from otflow.solver import solve_assignment
@@ -134,4 +133,6 @@ def w2_squared(x, y, a=None, b=None) -> float:
         return float(np.einsum("ij,ij->", d, d) / x.shape[0])
     a = as_weights(a, x.shape[0], "a")
     b = as_weights(b, y.shape[0], "b")
+    import ot  # POT, and through it torch: loaded only for this path
+
     return float(max(ot.emd2(a, b, _sq_dists(x, y), numItermax=10_000_000), 0.0))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import logsumexp
 
 from otflow._validation import as_cov, as_mean, as_points, as_rng, to_numpy
 
@@ -150,6 +149,8 @@ class GaussianMixture:
 
     def log_prob(self, x) -> np.ndarray:
         """Log density at points ``x`` (n, D), shape (n,)."""
+        from scipy.special import logsumexp
+
         x = as_points(x, "x")
         with np.errstate(divide="ignore"):
             logw = np.log(self.weights)

@@ -33,9 +33,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from otflow import _lap
 from otflow._validation import as_points
 
 __all__ = ["AssignmentResult", "solve_assignment"]
@@ -95,6 +93,13 @@ class AssignmentResult:
     rounds: int
     n_edges: int
     seconds: float
+
+
+def _kernels():
+    """The compiled kernels (``otflow._lap``, numba), loaded on first use so ``import otflow`` stays light."""
+    from otflow import _lap
+
+    return _lap
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,12 +174,14 @@ class _NumpyBlocks:
         for s in range(0, rows.size, self.block):
             r = rows[s : s + self.block]
             gram = self.p.x[r] @ self.p.y.T
-            cols, keys = _lap.block_row_topk(gram, self.p.sqx[r], self.p.sqy - v, k)
+            cols, keys = _kernels().block_row_topk(gram, self.p.sqx[r], self.p.sqy - v, k)
             out_c.append(cols)
             out_cost.append(keys + v[cols])
             out_key.append(keys)
             if col_k:
-                _lap.block_col_topk_merge(gram, self.p.sqx[r], self.p.sqy, keys[:, 0], r, best_key, best_row, best_val)
+                _kernels().block_col_topk_merge(
+                    gram, self.p.sqx[r], self.p.sqy, keys[:, 0], r, best_key, best_row, best_val
+                )
         out = np.concatenate(out_c), np.concatenate(out_cost), np.concatenate(out_key)
         if not col_k:
             return out
@@ -263,12 +270,12 @@ class _ExactLowDim:
 
     def ctransform(self, rows, u_rows):
         n = self.p.n
-        _, _, key = _lap.lowdim_certificate(self.p.y, self.p.x[rows], np.zeros(n), u_rows, np.arange(n), 1)
+        _, _, key = _kernels().lowdim_certificate(self.p.y, self.p.x[rows], np.zeros(n), u_rows, np.arange(n), 1)
         return key[:, 0]
 
     def row_topk(self, rows, v, k):
         k = min(k, self.p.n)
-        cols, costs, red = _lap.lowdim_certificate(self.p.x, self.p.y, np.zeros(self.p.n), v, rows, k)
+        cols, costs, red = _kernels().lowdim_certificate(self.p.x, self.p.y, np.zeros(self.p.n), v, rows, k)
         return cols, costs, red
 
 
@@ -291,7 +298,7 @@ class _Graph:
         rows = np.concatenate([q[0] for q in self.parts])
         cols = np.concatenate([q[1] for q in self.parts])
         vals = np.concatenate([q[2] for q in self.parts])
-        self.indptr, self.indices, rows, self.cost = _lap.csr_from_pairs(self.n, rows, cols, vals)
+        self.indptr, self.indices, rows, self.cost = _kernels().csr_from_pairs(self.n, rows, cols, vals)
         self.parts = [(rows, self.indices, self.cost)]
         return self.indptr, self.indices, self.cost
 
@@ -306,13 +313,13 @@ class _Matching:
     def solve(self, g: _Graph, slack: float, *, v0: np.ndarray | None = None, warm: bool = False) -> int:
         indptr, indices, cost = g.csr()
         if warm:
-            freed = _lap.warm_restart(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, slack)
+            freed = _kernels().warm_restart(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, slack)
         else:
             if v0 is not None:
                 self.v[:] = v0
-            _lap.init_duals(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, v0 is not None)
+            _kernels().init_duals(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, v0 is not None)
             freed = int((self.col4row < 0).sum())
-        status = _lap.sparse_sap(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col)
+        status = _kernels().sparse_sap(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col)
         if _TRACE is not None:
             _TRACE.append(dict(n=len(self.u), sap_status=status))
         if status < 0:  # impossible: the pairs i -> i are always in the graph
@@ -339,6 +346,8 @@ def _approx_potential(p: _Problem, eng, k: int, depth: int) -> np.ndarray:
         return p.translation_potential()
     ns = n // 4
     if isinstance(eng, _ExactLowDim):
+        from scipy.spatial import cKDTree
+
         # every 4th point in kd-tree leaf order: a spatially even sub-sample, so the coarse
         # problem's potentials carry little sampling noise
         rows = np.sort(cKDTree(p.x, leafsize=8).indices[::4][:ns])
@@ -366,7 +375,7 @@ def _first_graph(p: _Problem, eng, v0: np.ndarray, k: int):
     if isinstance(eng, _ExactLowDim):
         cols, costs, keys = eng.row_topk(np.arange(n), v0, k)
         g.add(np.repeat(np.arange(n), cols.shape[1]), cols, costs)
-        idr, costr, _ = _lap.lowdim_certificate(p.y, p.x, np.zeros(n), keys[:, 0], np.arange(n), k)
+        idr, costr, _ = _kernels().lowdim_certificate(p.y, p.x, np.zeros(n), keys[:, 0], np.arange(n), k)
         g.add(idr, np.repeat(np.arange(n), idr.shape[1]), costr)
         return g, keys[:, -1].copy()
     cols, costs, keys, (cr, cc, cv) = eng.row_topk(np.arange(n), v0, k, col_k=k)
@@ -467,7 +476,7 @@ def _make_engine(p: _Problem, like):
 
 def _edge_costs(p: _Problem, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     if p.dim <= LOWDIM_MAX_D:
-        return _lap.edge_costs_lowdim(p.x, p.y, rows.astype(np.int64), cols.astype(np.int64))
+        return _kernels().edge_costs_lowdim(p.x, p.y, rows.astype(np.int64), cols.astype(np.int64))
     out = np.empty(rows.size)
     step = max(1, 2_000_000 // p.dim)
     for s in range(0, rows.size, step):
