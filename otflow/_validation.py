@@ -180,7 +180,8 @@ def check_pair(x, y) -> tuple[np.ndarray, np.ndarray]:
             f"x and y: the assignment problem needs as many points on each side (a square cost matrix), "
             f"got {x.shape[0]} and {y.shape[0]}"
         )
-    check_same_shape(x, y, "x", "y")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y: expected the same dimension D, got shapes {x.shape} and {y.shape}")
     return x, y
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from otflow._validation import as_points
+from otflow._validation import check_pair
 
 __all__ = ["AssignmentResult", "solve_assignment"]
 
@@ -42,7 +42,6 @@ _METHODS = ("auto", "dense", "lowdim", "blas")
 _ENGINES = ("auto", "numpy", "torch")
 DENSE_MAX_N = 256  # complete graph below this size
 LOWDIM_MAX_D = 8  # kd-tree candidates and the compiled exact certificate up to this dimension
-_TRACE: list | None = None  # set to a list to record per-round timings (benchmarks/assignment.py)
 K_DEFAULT = 16  # candidates per row (and per column in the first graph) and pass
 MULTISCALE_DEPTH = 8
 MULTISCALE_MIN_N = 256  # coarse-to-fine potentials above this size (mean-shift potential below)
@@ -93,6 +92,14 @@ class AssignmentResult:
     rounds: int
     n_edges: int
     seconds: float
+
+
+def _emit(trace: list | None, **fields) -> dict | None:
+    """Append one step's record to ``trace`` (see :func:`solve_assignment`) and return it for updates."""
+    if trace is None:
+        return None
+    trace.append(fields)
+    return fields
 
 
 def _kernels():
@@ -310,7 +317,7 @@ class _Matching:
         self.col4row = np.full(n, -1, np.int64)
         self.row4col = np.full(n, -1, np.int64)
 
-    def solve(self, g: _Graph, slack: float, *, v0: np.ndarray | None = None, warm: bool = False) -> int:
+    def solve(self, g: _Graph, slack: float, *, v0=None, warm: bool = False, trace: list | None = None) -> int:
         indptr, indices, cost = g.csr()
         if warm:
             freed = _kernels().warm_restart(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, slack)
@@ -320,8 +327,7 @@ class _Matching:
             _kernels().init_duals(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, v0 is not None)
             freed = int((self.col4row < 0).sum())
         status = _kernels().sparse_sap(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col)
-        if _TRACE is not None:
-            _TRACE.append(dict(n=len(self.u), sap_status=status))
+        _emit(trace, step="sap", n=len(self.u), sap_status=status)
         if status < 0:  # impossible: the pairs i -> i are always in the graph
             raise RuntimeError(f"candidate graph without a perfect matching (row {-1 - status})")
         return freed
@@ -334,7 +340,7 @@ def _identity_costs(p: _Problem, exact: bool) -> np.ndarray:
     return p.sqx + p.sqy - 2.0 * np.einsum("ij,ij->i", p.x, p.y)
 
 
-def _approx_potential(p: _Problem, eng, k: int, depth: int) -> np.ndarray:
+def _approx_potential(p: _Problem, eng, k: int, depth: int, trace: list | None) -> np.ndarray:
     """Column potentials ``v0`` from the problem on a random quarter of the points (multiscale).
 
     The sub-problem is solved exactly (recursively, certified) and its row potentials are
@@ -357,7 +363,7 @@ def _approx_potential(p: _Problem, eng, k: int, depth: int) -> np.ndarray:
         rows = np.sort(rng.choice(n, ns, replace=False))
         cols = np.sort(rng.choice(n, ns, replace=False))
     sp = p.sub(rows, cols)
-    state = _solve(sp, _make_engine(sp, eng), "auto", k, 1000, depth - 1)
+    state = _solve(sp, _make_engine(sp, eng), "auto", k, 1000, depth - 1, trace)
     # the sub-problem's costs are the full problem's costs, so its potentials transfer
     return eng.ctransform(rows, state.m.u)
 
@@ -404,7 +410,7 @@ class _State:
         return self.thresh - self.m.u - drift[self.snap_of_row]
 
 
-def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -> _State:
+def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int, trace: list | None) -> _State:
     """Solve, certify every row, add violating pairs, re-solve warm; until the certificate holds."""
     n, dim = p.n, p.dim
     if method == "auto":
@@ -416,7 +422,7 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
         rows = np.repeat(np.arange(n), n)
         cols = np.tile(np.arange(n), n)
         g.add(rows, cols, _edge_costs(p, rows, cols) if dim <= LOWDIM_MAX_D else _dense_costs(p))
-        m.solve(g, slack)
+        m.solve(g, slack, trace=trace)
         st = _State(n, m, g)
     else:
         if method == "lowdim" and dim > LOWDIM_MAX_D:
@@ -426,15 +432,20 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
         else:
             cand = eng if not isinstance(eng, _ExactLowDim) else _NumpyBlocks(p, max(1, 4_000_000 // n))
         t0 = time.perf_counter()
-        v0 = _approx_potential(p, cand, k, depth)
+        v0 = _approx_potential(p, cand, k, depth, trace)
         t1 = time.perf_counter()
         g, thresh = _first_graph(p, cand, v0, k)
         t2 = time.perf_counter()
-        freed = m.solve(g, slack, v0=v0)
-        if _TRACE is not None:
-            _TRACE.append(
-                dict(n=n, coarse_s=t1 - t0, graph_s=t2 - t1, first_solve_s=time.perf_counter() - t2, freed=freed)
-            )
+        freed = m.solve(g, slack, v0=v0, trace=trace)
+        _emit(
+            trace,
+            step="first",
+            n=n,
+            coarse_s=t1 - t0,
+            graph_s=t2 - t1,
+            first_solve_s=time.perf_counter() - t2,
+            freed=freed,
+        )
         st = _State(n, m, g)
         if thresh is not None:
             st.thresh[:] = thresh
@@ -442,15 +453,14 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
     st.method = method
     while True:
         need = np.flatnonzero(st.row_lower_bounds() < -p.tol)
-        if _TRACE is not None:
-            _TRACE.append(dict(n=n, round=st.rounds, edges=int(g.indices.size), checked=int(need.size)))
+        rec = _emit(trace, step="round", n=n, round=st.rounds, edges=int(g.indices.size), checked=int(need.size))
         if need.size == 0:
             return st
         t0 = time.perf_counter()
         cols, costs, keys = eng.row_topk(need, m.v, k)
         red = keys - m.u[need, None]
-        if _TRACE is not None:
-            _TRACE[-1].update(check_s=time.perf_counter() - t0, violating=int((red[:, 0] < -p.tol).sum()))
+        if rec is not None:
+            rec.update(check_s=time.perf_counter() - t0, violating=int((red[:, 0] < -p.tol).sum()))
         g.add(np.repeat(need, cols.shape[1]), cols, costs)
         st.snaps.append(m.v.copy())
         st.snap_of_row[need] = len(st.snaps) - 1
@@ -461,9 +471,9 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
             raise RuntimeError(f"certificate still violated after {st.rounds} rounds (tol {p.tol:.3g})")
         st.rounds += 1
         t0 = time.perf_counter()
-        freed = m.solve(g, slack, warm=True)
-        if _TRACE is not None:
-            _TRACE[-1].update(freed=freed, solve_s=time.perf_counter() - t0)
+        freed = m.solve(g, slack, warm=True, trace=trace)
+        if rec is not None:
+            rec.update(freed=freed, solve_s=time.perf_counter() - t0)
 
 
 def _make_engine(p: _Problem, like):
@@ -516,6 +526,7 @@ def solve_assignment(
     k: int | None = None,
     block: int | None = None,
     max_rounds: int = 1000,
+    trace: list | None = None,
 ) -> AssignmentResult:
     r"""Exact optimal assignment with squared Euclidean cost, with a certificate of optimality.
 
@@ -553,6 +564,15 @@ def solve_assignment(
     max_rounds : int
         Safety bound on solve–certify rounds; each round adds at least one violating pair to the
         candidate graph, so the loop is finite and short in practice.
+    trace : list, optional
+        For profiling (benchmarks/assignment.py): the solver appends one dict per step, each with
+        ``step`` and the size ``n`` of the problem it belongs to (the coarse sub-problems of the
+        multiscale start come first, with smaller ``n``). ``step="sap"``: one run of the compiled
+        shortest-augmenting-path solver, with its ``sap_status``; ``step="first"``: the timings of
+        the start (``coarse_s``, ``graph_s``, ``first_solve_s``) and the unmatched rows ``freed``;
+        ``step="round"``: one certification round, with ``round``, the graph's ``edges`` and the
+        rows re-``checked``, and when rows were re-checked ``check_s`` and ``violating``, and after
+        a warm re-solve ``freed`` and ``solve_s``. Nothing is recorded when None.
 
     Returns
     -------
@@ -573,18 +593,13 @@ def solve_assignment(
     (0.01, True, 'dense')
     """
     t0 = time.perf_counter()
-    x = as_points(x, "x").astype(np.float64, copy=False)
-    y = as_points(y, "y").astype(np.float64, copy=False)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"x and y: the assignment problem needs as many points on each side, got {x.shape[0]} and {y.shape[0]}"
-        )
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y: expected the same dimension D, got {x.shape[1]} and {y.shape[1]}")
+    x, y = check_pair(x, y)
     if method not in _METHODS:
         raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
     if tol is not None and not (isinstance(tol, int | float) and np.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol: expected a finite number >= 0, got {tol!r}")
+    if trace is not None and not isinstance(trace, list):
+        raise ValueError(f"trace: expected a list to append the solver's steps to, or None, got {type(trace).__name__}")
     for name, val in (("k", k), ("block", block), ("max_rounds", max_rounds)):
         if val is not None and (not isinstance(val, int | np.integer) or val < 1):
             raise ValueError(f"{name}: expected a positive integer, got {val!r}")
@@ -608,7 +623,7 @@ def solve_assignment(
     torch = sys.modules.get("torch")
     torch_threads = torch.get_num_threads() if torch is not None else None
     try:
-        st = _solve(p, eng, method, k, max_rounds, MULTISCALE_DEPTH)
+        st = _solve(p, eng, method, k, max_rounds, MULTISCALE_DEPTH, trace)
     except SystemError as e:  # Ctrl-C while a compiled kernel ran surfaces as SystemError
         if isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
             raise KeyboardInterrupt from None
