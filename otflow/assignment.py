@@ -94,45 +94,73 @@ def assignment_cost(x, y, sigma=None) -> float:
     return float(np.einsum("ij,ij->", d, d) / x.shape[0])
 
 
-def w2_squared(x, y, a=None, b=None) -> float:
+_W2_METHODS = ("assignment", "emd")
+
+
+def w2_squared(x, y, a=None, b=None, *, method: str = "assignment") -> float:
     r"""Exact squared 2-Wasserstein distance between two empirical measures, SPEC eq. (31).
 
     .. math::
         W_2^2(\hat\mu, \hat\nu) = \min_{\pi \in \Pi(a, b)} \sum_{ij} \pi_{ij} \|x_i - y_j\|_2^2
-
-    With uniform weights and equal sizes this is the assignment problem,
-    :math:`\min_\sigma \frac1m \sum_i \|x_i - y_{\sigma(i)}\|^2`; otherwise POT's exact network simplex
-    (``ot.emd2``) solves the general problem.
 
     Parameters
     ----------
     x : array (n, D)
     y : array (m, D)
     a : array (n,), optional
-        Weights of ``x`` (non-negative, summing to 1); uniform by default.
+        Weights of ``x`` (non-negative, summing to 1); uniform by default. Only with ``method="emd"``.
     b : array (m,), optional
-        Weights of ``y``; uniform by default.
+        Weights of ``y``; uniform by default. Only with ``method="emd"``.
+    method : {"assignment", "emd"}
+        The exact solver, chosen by the caller and never switched behind their back.
+        ``"assignment"`` (default): uniform weights and equal sizes ``n = m``, where (31) is the
+        assignment problem :math:`\min_\sigma \frac1m \sum_i \|x_i - y_{\sigma(i)}\|^2`, solved
+        by :func:`otflow.solve_assignment` (certified, scales to 10⁵ points without the dense
+        matrix). ``"emd"``: POT's network simplex (``ot.emd2``) on the dense ``n × m`` cost matrix;
+        allows weights and unequal sizes, and is often faster for small problems in low dimension.
 
     Returns
     -------
     float
-        W2² (the cost is not halved and no square root is taken).
+        W2² (the cost is not halved and no square root is taken). Both methods give the same
+        value up to rounding.
+
+    Raises
+    ------
+    ValueError
+        Weights or unequal sizes with ``method="assignment"``; bad shapes, NaN or inf; a W2² too
+        large for float64.
 
     Examples
     --------
     >>> w2_squared([[0.0], [1.0]], [[2.0], [3.0]])
     4.0
+    >>> w2_squared([[0.0], [1.0]], [[2.0]], [0.5, 0.5], method="emd")
+    2.5
     """
+    if method not in _W2_METHODS:
+        raise ValueError(f"method: expected one of {_W2_METHODS}, got {method!r}")
     x = as_points(x, "x").astype(np.float64, copy=False)
     y = as_points(y, "y").astype(np.float64, copy=False)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y: expected the same dimension D, got {x.shape[1]} and {y.shape[1]}")
-    if a is None and b is None and x.shape[0] == y.shape[0]:
+    if method == "assignment":
+        for w, name in ((a, "a"), (b, "b")):
+            if w is not None:
+                raise ValueError(
+                    f"{name}: weights need method='emd' (POT's network simplex); method='assignment' "
+                    "solves the uniform, equal-size problem only"
+                )
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"x and y: method='assignment' needs as many points on each side, got {x.shape[0]} and "
+                f"{y.shape[0]}; use method='emd' for unequal sizes"
+            )
         sigma = optimal_assignment(x, y)
         d = x - y[sigma]
         return float(np.einsum("ij,ij->", d, d) / x.shape[0])
     a = as_weights(a, x.shape[0], "a")
     b = as_weights(b, y.shape[0], "b")
-    import ot  # POT, and through it torch: loaded only for this path
+    import ot  # POT, and through it torch: loaded only for this method
 
     return float(max(ot.emd2(a, b, _sq_dists(x, y), numItermax=10_000_000), 0.0))
