@@ -71,8 +71,7 @@ def evaluate(model, x, y, *, batch: int = 500, autocast: bool = False) -> tuple[
 
 def _tracks(model, xb: torch.Tensor):
     """Tracks of one chunk as a list (one array per stage)."""
-    out = otflow.record_tracks(model, xb, model.stages, batch_size=len(xb))
-    return out if isinstance(out, list) else [out]
+    return otflow.record_stage_tracks(model, xb, model.stages, batch_size=len(xb))
 
 
 def probe(model, x, y, *, chunk: int = 250, lss_eps: float | None = 0.0) -> dict:

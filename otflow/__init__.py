@@ -33,7 +33,7 @@ from otflow.projection import random_projection, random_projection_matrix
 from otflow.report import TrackReport, track_report
 from otflow.runs import environment_info, seed_everything
 from otflow.solver import AssignmentResult, solve_assignment
-from otflow.tracks import record_tracks
+from otflow.tracks import record_stage_tracks, record_tracks
 
 __version__ = "0.1.0"
 
@@ -61,6 +61,7 @@ __all__ = [
     "pairwise_sq_dists",
     "random_projection",
     "random_projection_matrix",
+    "record_stage_tracks",
     "record_tracks",
     "seed_everything",
     "segment_lengths",

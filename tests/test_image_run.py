@@ -158,7 +158,7 @@ def test_stage_metrics_match_track_report(real_data_dir):
     (st,) = analysis.stage_metrics(model, x, chunk=16)
     # the same chunks as stage_metrics, so that the float32 forward passes are identical
     tracks = np.concatenate(
-        [otflow.record_tracks(model, analysis.to_float(x[s : s + 16]), model.stages)[0] for s in range(0, 50, 16)]
+        [otflow.record_stage_tracks(model, analysis.to_float(x[s : s + 16]), model.stages)[0] for s in range(0, 50, 16)]
     )
     rep = otflow.track_report(tracks, eps=0.0)
     keys = ("lss", "lsr", "transport_energy", "displacement_sq", "w2_squared", "energy_ratio", "ots", "ot_cost_gap")
