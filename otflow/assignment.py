@@ -2,12 +2,18 @@
 
 The cost is ``c(x, y) = ‖x − y‖²`` (squared Euclidean, **not** halved) throughout; functions named
 ``w2_squared`` return the un-rooted quantity the paper calls "W2" (SPEC (8), §8.1).
+
+Every function here first divides both clouds by one power of two above their largest coordinate
+(exact), so squares never overflow or underflow on the way: the permutation is found for finite
+input of any magnitude, and a cost whose value does not fit in float64 raises ``ValueError``
+instead of returning inf.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from otflow._numeric import check_no_overflow, common_scale
 from otflow._validation import as_points, as_weights, check_pair, check_permutation
 from otflow.solver import solve_assignment
 
@@ -20,7 +26,8 @@ def pairwise_sq_dists(x, y) -> np.ndarray:
     .. math:: C_{ij} = \|x_i - y_j\|_2^2
 
     Computed as ``‖x‖² + ‖y‖² − 2 x yᵀ`` with BLAS after subtracting the common mean of both clouds
-    (which leaves every ``C_ij`` unchanged but reduces cancellation), and clipped at 0.
+    (which leaves every ``C_ij`` unchanged but reduces cancellation), and clipped at 0. Raises
+    ``ValueError`` when an entry overflows float64.
 
     Parameters
     ----------
@@ -40,7 +47,10 @@ def pairwise_sq_dists(x, y) -> np.ndarray:
     y = as_points(y, "y").astype(np.float64, copy=False)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y: expected the same dimension D, got {x.shape[1]} and {y.shape[1]}")
-    return _sq_dists(x, y)
+    s = common_scale(x, y)
+    with np.errstate(over="ignore"):
+        c = _sq_dists(x / s, y / s) * s * s
+    return check_no_overflow(c, "x and y", "a squared distance")
 
 
 def _sq_dists(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -82,16 +92,27 @@ def optimal_assignment(x, y) -> np.ndarray:
     array([1, 0])
     """
     x, y = check_pair(x, y)
-    return solve_assignment(x, y).sigma
+    s = common_scale(x, y)
+    return solve_assignment(x / s, y / s).sigma
 
 
 def assignment_cost(x, y, sigma=None) -> float:
-    r"""Mean cost of a pairing, :math:`\frac1m\sum_i \|x_i - y_{\sigma(i)}\|^2` (identity if ``sigma`` is None)."""
+    r"""Mean cost of a pairing, :math:`\frac1m\sum_i \|x_i - y_{\sigma(i)}\|^2` (identity if ``sigma`` is None).
+
+    Raises ``ValueError`` when the cost overflows float64.
+    """
     x, y = check_pair(x, y)
     if sigma is not None:
         y = y[check_permutation(sigma, x.shape[0])]
-    d = x - y
-    return float(np.einsum("ij,ij->", d, d) / x.shape[0])
+    return _mean_sq(x, y, common_scale(x, y), "the mean cost")
+
+
+def _mean_sq(x: np.ndarray, y: np.ndarray, s: float, what: str) -> float:
+    """``mean_i ‖x_i − y_i‖²`` computed on ``x/s, y/s`` and multiplied back; ValueError on overflow."""
+    d = x / s - y / s
+    with np.errstate(over="ignore"):
+        value = np.einsum("ij,ij->", d, d) / x.shape[0] * s * s
+    return float(check_no_overflow(value, "x and y", what))
 
 
 _W2_METHODS = ("assignment", "emd")
@@ -156,11 +177,15 @@ def w2_squared(x, y, a=None, b=None, *, method: str = "assignment") -> float:
                 f"x and y: method='assignment' needs as many points on each side, got {x.shape[0]} and "
                 f"{y.shape[0]}; use method='emd' for unequal sizes"
             )
-        sigma = optimal_assignment(x, y)
-        d = x - y[sigma]
-        return float(np.einsum("ij,ij->", d, d) / x.shape[0])
+        s = common_scale(x, y)
+        sigma = solve_assignment(x / s, y / s).sigma
+        return _mean_sq(x, y[sigma], s, "W2²")
     a = as_weights(a, x.shape[0], "a")
     b = as_weights(b, y.shape[0], "b")
     import ot  # POT, and through it torch: loaded only for this method
 
-    return float(max(ot.emd2(a, b, _sq_dists(x, y), numItermax=10_000_000), 0.0))
+    s = common_scale(x, y)
+    value = max(ot.emd2(a, b, _sq_dists(x / s, y / s), numItermax=10_000_000), 0.0)
+    with np.errstate(over="ignore"):
+        value = value * s * s
+    return float(check_no_overflow(value, "x and y", "W2²"))

@@ -582,7 +582,10 @@ def solve_assignment(
     Raises
     ------
     ValueError
-        For NaN/inf or empty input, different numbers of points or dimensions, bad options.
+        For NaN/inf or empty input, different numbers of points or dimensions, bad options, and
+        coordinates so large (or small) that the squared distances, the potentials and the
+        tolerance do not fit in float64; :func:`optimal_assignment` rescales the clouds exactly
+        first and works at any magnitude.
 
     Examples
     --------
@@ -606,6 +609,12 @@ def solve_assignment(
     eng_kind, dev = _pick_engine(engine, device)
 
     p = _Problem(x, y, tol)
+    if not np.isfinite(p.scale) or 0.0 < p.scale < np.finfo(np.float64).tiny / TOL_REL:
+        raise ValueError(
+            f"x and y: squared distances {'overflow' if p.scale > 1 else 'underflow'} float64 at this magnitude "
+            f"(largest coordinate {max(np.abs(x).max(), np.abs(y).max()):.3g}); divide both by a common factor "
+            "(optimal_assignment, w2_squared and ot_score do this themselves)"
+        )
     n, dim = p.n, p.dim
     if method == "auto":
         method = "dense" if n <= DENSE_MAX_N else ("lowdim" if dim <= LOWDIM_MAX_D else "blas")
