@@ -77,7 +77,7 @@ CIFAR_FILE_MD5 = {
         "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
         "test_batch": "40351d587109b95175f43aff81a1287e",
     },
-    "cifar100": {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffe0fad5227c0a"},
+    "cifar100": {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc"},
 }
 # sha256 of the uint8 image rows of a whole split, in official order, whatever the pickling:
 # (data set, split, number of images) -> hash (../shared/data/README.md)
