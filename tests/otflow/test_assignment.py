@@ -176,3 +176,16 @@ def test_large_planted_problem_in_64d():
     np.testing.assert_array_equal(sigma, expected)
     r = otflow.ot_score(x, y[sigma])
     assert r.score == 1.0
+
+
+@given(seeds, st.integers(1, 6), st.floats(0.1, 10.0))
+def test_w2_squared_is_unrooted_and_the_cost_is_not_halved(seed, d, length):
+    """SPEC (8), §8.1: translating a cloud by c costs exactly ‖c‖² (not ‖c‖, not ‖c‖²/2), for the
+    empirical and the Gaussian W2² alike."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(7, d))
+    c = rng.normal(size=d)
+    c *= length / np.linalg.norm(c)
+    np.testing.assert_allclose(otflow.w2_squared(x, x + c), length**2, rtol=1e-9)
+    np.testing.assert_allclose(otflow.w2_squared(x, x + c, method="emd"), length**2, rtol=1e-9)
+    np.testing.assert_allclose(otflow.gaussian_w2_squared(np.zeros(d), np.eye(d), c, np.eye(d)), length**2, rtol=1e-9)
