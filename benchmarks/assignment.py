@@ -95,15 +95,14 @@ def _peak_rss_mb() -> float:
 
 def _solver_child(name, n, seed, queue):
     import otflow
-    import otflow.solver as solver
 
     x, y = make_case(name, n, seed)
     otflow.solve_assignment(x[:300], y[:300])  # load the compiled kernels (not timed)
-    solver._TRACE = []
+    trace = []
     t0 = time.perf_counter()
-    res = otflow.solve_assignment(x, y)
+    res = otflow.solve_assignment(x, y, trace=trace)
     sec = time.perf_counter() - t0
-    top = [t for t in solver._TRACE if t.get("n") == n]
+    top = [t for t in trace if t.get("n") == n]
     queue.put(
         dict(
             seconds=sec,

@@ -10,7 +10,7 @@ Checks, each printed as one row (check, device result, reference result, toleran
 * ``train K=1`` / ``train K=4``: ``run._train_epoch`` for a handful of steps on one fixed batch with
   the run's CUDA settings (bf16 autocast and channels-last on CUDA): every loss finite, the loss
   falls, and the first loss matches the CPU float32 one within bf16 precision.
-* ``tracks K=1`` / ``tracks K=4``: :func:`otflow.record_tracks` of the same weights and inputs on the
+* ``tracks K=1`` / ``tracks K=4``: :func:`otflow.record_stage_tracks` of the same weights and inputs on the
   device and on the CPU (float32; where cuDNN may use TF32 for convolutions, the tolerance says so).
 * ``solver``: :func:`otflow.solve_assignment` with ``engine="torch"`` on the device against
   ``engine="numpy"`` on the CPU: the same permutation and the same cost to 1e-9 relative (each
@@ -125,14 +125,14 @@ def _track_tol(dev: torch.device) -> float:
 
 
 def check_tracks(chk: Check, dev: torch.device, tiny: bool) -> dict:
-    """record_tracks on the device and on the CPU; returns the device models for the metrics."""
+    """record_stage_tracks on the device and on the CPU; returns the device models for the metrics."""
     x = analysis.to_float(_images(COUNTS[tiny]["tracks"], 3)[0])
     models = {}
     for k in (1, 4):
         cpu = _model(k, tiny, torch.device("cpu"), seed=10 + k)
         models[k] = (copy.deepcopy(cpu).to(dev), cpu)
-        td = otflow.record_tracks(models[k][0], x, models[k][0].stages, batch_size=len(x) // 2)
-        tc = otflow.record_tracks(cpu, x, cpu.stages, batch_size=len(x) // 2)
+        td = otflow.record_stage_tracks(models[k][0], x, models[k][0].stages, batch_size=len(x) // 2)
+        tc = otflow.record_stage_tracks(cpu, x, cpu.stages, batch_size=len(x) // 2)
         td, tc = (t if isinstance(t, list) else [t] for t in (td, tc))
         err = max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in zip(td, tc))
         tol = _track_tol(dev)

@@ -77,14 +77,13 @@ def evaluate(model, x, y, *, batch: int = 500, autocast: bool = False) -> tuple[
 
 def _tracks(model, xb: torch.Tensor):
     """Tracks of one chunk as a list (one array per stage)."""
-    out = otflow.record_tracks(model, xb, model.stages, batch_size=len(xb))
-    return out if isinstance(out, list) else [out]
+    return otflow.record_stage_tracks(model, xb, model.stages, batch_size=len(xb))
 
 
 def probe(model, x, y, *, chunk: int = 250, lss_eps: float | None = 0.0) -> dict:
     """The per-epoch probe: mean LSS and LSR per stage, loss and accuracy, from one forward pass.
 
-    The logits are caught by a forward hook on the model during :func:`otflow.record_tracks`.
+    The logits are caught by a forward hook on the model during :func:`otflow.record_stage_tracks`.
     """
     dev = _device_of(model)
     logits = []

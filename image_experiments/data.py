@@ -12,6 +12,21 @@ published md5 (MNIST: the md5 of the *decompressed* files; CIFAR: of the tarball
 temporary file that is renamed into place only after the check, so a failed or corrupt download
 leaves nothing half-written; it ends with a :class:`DataError` saying where to put the files by hand.
 
+Files already on disk are checked before use, and a truncated or corrupt one raises a
+:class:`DataError` that names the file and says to delete it (and re-download) or where to get it:
+
+* MNIST: the gzip stream and the IDX header must be complete; a file of the official size must
+  have the official md5 of its decompressed bytes. A file of another size (a hand-made subset) is
+  checked for its layout only.
+* CIFAR: a batch whose file md5 is the official one (torchvision's table) is trusted. Any other
+  batch (a re-pickled copy such as ``../shared/data``, whose test batch also holds only the first
+  1,000 test images) must unpickle to the official layout, and where the content is known its
+  pixels must hash to it: the 50,000 CIFAR-10 training images (any pickling, same pixels) and the
+  first 1,000 test images. Other batches (e.g. hand-made ones) are checked for their layout only.
+
+Hashes are computed once per file and process (keyed by path, size and mtime); loading CIFAR-10
+again in the same process does not hash again.
+
 Images are kept as uint8 tensors ``(N, C, H, W)`` in the official order; batches become floats in
 [0, 1] at use, and the model normalises them (so noise and FGSM act on pixel values).
 """
@@ -27,6 +42,7 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +66,31 @@ MNIST_FILES = {
     "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+# md5 of the official files as unpacked from the tarballs (torchvision, datasets/cifar.py)
+CIFAR_FILE_MD5 = {
+    "cifar10": {
+        "data_batch_1": "c99cafc152244af753f735de768cd75f",
+        "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+        "data_batch_4": "634d18415352ddfa80567beed471001a",
+        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+        "test_batch": "40351d587109b95175f43aff81a1287e",
+    },
+    "cifar100": {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc"},
+}
+# sha256 of the uint8 image rows of a whole split, in official order, whatever the pickling:
+# (data set, split, number of images) -> hash (../shared/data/README.md)
+CIFAR_CONTENT_SHA256 = {
+    ("cifar10", "train", 50_000): "9d5c2eddadb0deff02c14c350c0385aab7b1d5ff1edfeb4997c8dc8644960111",
+    ("cifar10", "test", 1_000): "f167149948fc8fe0b9a76ba86421e987817f98b63761ba9415c5d42664d51f03",
+}
+# byte counts of the decompressed official MNIST files
+MNIST_SIZES = {
+    "train-images-idx3-ubyte": 47_040_016,
+    "train-labels-idx1-ubyte": 60_008,
+    "t10k-images-idx3-ubyte": 7_840_016,
+    "t10k-labels-idx1-ubyte": 10_008,
 }
 CIFAR = {
     "cifar10": {
@@ -232,9 +273,51 @@ def _download_cifar(name: str, root: Path, progress: bool) -> None:
 # readers
 
 
+_HASHES: dict[tuple, str] = {}  # (what, path, size, mtime_ns) -> hex digest: hash each file once per process
+
+
+def _cached_hash(path: Path, what: str, compute) -> str:
+    st = path.stat()
+    key = (what, str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = compute()
+    return _HASHES[key]
+
+
+def _file_md5(path: Path) -> str:
+    def compute():
+        h = hashlib.md5()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+    return _cached_hash(path, "md5", compute)
+
+
+def _bad_file(path: Path, problem: str, name: str, root: Path | None = None) -> DataError:
+    """The error for a corrupt file on disk: what is wrong, and how to get a good copy.
+
+    ``root`` is the data directory, by default read off the official layout of ``path``.
+    """
+    if root is None:
+        depth = 2 if name in CIFAR else 1
+        root = path.parents[depth] if len(path.parents) > depth else path.parent
+    where = _manual_hint(name, root)
+    return DataError(
+        f"{path}: {problem}. The file is truncated or corrupt: delete it and run again to download it afresh "
+        f"(with downloads on), or: {where}"
+    )
+
+
 def _read_maybe_gz(path: Path) -> bytes:
     data = path.read_bytes()
-    return gzip.decompress(data) if path.suffix == ".gz" else data
+    if path.suffix != ".gz":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as err:
+        raise _bad_file(path, f"unreadable gzip stream ({type(err).__name__}: {err})", "mnist") from None
 
 
 def _mnist_path(folder: Path, name: str) -> Path | None:
@@ -249,7 +332,7 @@ def read_idx(path) -> np.ndarray:
     path = Path(path)
     raw = _read_maybe_gz(path)
     if len(raw) < 8:
-        raise DataError(f"{path}: too short for an IDX file")
+        raise _bad_file(path, f"too short for an IDX file ({len(raw)} bytes)", "mnist")
     magic = int.from_bytes(raw[0:4], "big")
     if magic == 2049:
         n = int.from_bytes(raw[4:8], "big")
@@ -260,9 +343,14 @@ def read_idx(path) -> np.ndarray:
         arr = np.frombuffer(raw, dtype=np.uint8, offset=16)
         shape = (n, rows, cols)
     else:
-        raise DataError(f"{path}: not an IDX label/image file (magic {magic})")
+        raise _bad_file(path, f"not an IDX label/image file (magic {magic})", "mnist")
     if arr.size != int(np.prod(shape)):
-        raise DataError(f"{path}: header says {shape} but holds {arr.size} values (truncated file?)")
+        raise _bad_file(path, f"the header says {shape} but the file holds {arr.size} values (truncated)", "mnist")
+    name = path.name.removesuffix(".gz")
+    if len(raw) == MNIST_SIZES.get(name):  # the official file: its md5 is known
+        got = _cached_hash(path, "mnist-md5", lambda: hashlib.md5(raw).hexdigest())
+        if got != MNIST_FILES[name]:
+            raise _bad_file(path, f"md5 of the decompressed file is {got}, expected {MNIST_FILES[name]}", "mnist")
     return arr.reshape(shape).copy()
 
 
@@ -295,21 +383,47 @@ def read_cifar_batch(path, label_key: str = "labels") -> tuple[np.ndarray, np.nd
     str keys; reads however many images the batch holds.
     """
     path = Path(path)
+    name = "cifar100" if label_key == "fine_labels" else "cifar10"
     with open(path, "rb") as f:
         try:
             d = pickle.load(f, encoding="bytes")
         except Exception as err:
-            raise DataError(f"{path}: not a CIFAR pickle batch ({err})") from None
+            raise _bad_file(path, f"not a CIFAR pickle batch ({type(err).__name__}: {err})", name) from None
     if not isinstance(d, dict):
-        raise DataError(f"{path}: expected a dict, got {type(d).__name__}")
+        raise _bad_file(path, f"expected a dict, got {type(d).__name__}", name)
     d = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in d.items()}
     if "data" not in d or label_key not in d:
-        raise DataError(f"{path}: expected keys 'data' and {label_key!r}, got {sorted(d)}")
-    data = np.asarray(d["data"], dtype=np.uint8)
+        raise _bad_file(path, f"expected keys 'data' and {label_key!r}, got {sorted(d)}", name)
+    data = d["data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+        what = getattr(data, "dtype", type(data).__name__)
+        raise _bad_file(path, f"expected 'data' as a uint8 array, got {what}", name)
     labels = np.asarray(d[label_key], dtype=np.int64)
     if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
-        raise DataError(f"{path}: expected data (N, 3072) and N labels, got {data.shape} and {labels.shape}")
+        raise _bad_file(path, f"expected data (N, 3072) and N labels, got {data.shape} and {labels.shape}", name)
     return data.reshape(-1, 3, 32, 32), labels
+
+
+def _check_cifar_split(name: str, split: str, paths: list[Path], images: np.ndarray) -> None:
+    """Files with the official md5 are trusted; otherwise the pixels must hash to the known content."""
+    official = CIFAR_FILE_MD5[name]
+    if all(_file_md5(p) == official.get(p.name) for p in paths):
+        return
+    expected = CIFAR_CONTENT_SHA256.get((name, split, len(images)))
+    if expected is None:
+        return  # neither official files nor a known subset: the layout checks are all we can do
+    key = ("sha256-" + split, *((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths))
+    if key not in _HASHES:
+        _HASHES[key] = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
+    if _HASHES[key] != expected:
+        files = ", ".join(p.name for p in paths)
+        raise _bad_file(
+            paths[0].parent,
+            f"the {len(images):,} {split} images of {name} ({files}) hash to {_HASHES[key]}, expected {expected}; "
+            "one of these files is corrupt (a file with the official md5 is always accepted)",
+            name,
+            root=paths[0].parents[2],
+        )
 
 
 def _load_cifar(name: str, root: Path) -> ImageData:
@@ -317,8 +431,10 @@ def _load_cifar(name: str, root: Path) -> ImageData:
     folder = root / name / spec["folder"]
     parts = {}
     for split in ("train", "test"):
-        xs, ys = zip(*(read_cifar_batch(folder / b, spec["label_key"]) for b in spec[split]))
+        paths = [folder / b for b in spec[split]]
+        xs, ys = zip(*(read_cifar_batch(p, spec["label_key"]) for p in paths))
         parts[split] = (np.concatenate(xs), np.concatenate(ys))
+        _check_cifar_split(name, split, paths, parts[split][0])
     for split, (_, y) in parts.items():
         if y.min() < 0 or y.max() >= spec["classes"]:
             raise DataError(f"{name} {split}: labels outside 0..{spec['classes'] - 1}")

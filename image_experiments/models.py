@@ -1,11 +1,11 @@
-"""The networks of SPEC §6, Table 1, as residual or plain nets whose stages ``record_tracks`` reads.
+"""The networks of SPEC §6, Table 1, as residual or plain nets whose stages ``record_stage_tracks`` reads.
 
 ``T = G_K ∘ F_K ∘ … ∘ G_1 ∘ F_1 ∘ G_0`` (SPEC (19)): ``G_0`` lifts the input, each stage ``F_k``
 is a stack of same-dimension blocks, the ``G_k`` in between change the dimension, and the head
 ``G_K`` is global average pool → linear (``head="linear"``, SPEC §6's default) or
 ``σ(BN(·))`` → pool → linear (``head="bn-relu"``, the usual pre-activation ResNet head, which
 makes the loss blind to the scale of ``x^L``). Every model exposes ``model.stages`` (a list of lists
-of block modules) for :func:`otflow.record_tracks`; the input of a stage's first block, i.e. the
+of block modules) for :func:`otflow.record_stage_tracks`; the input of a stage's first block, i.e. the
 output of ``G_0`` or of a transition, is the track's ``x^0`` (SPEC §5, §8.10).
 
 Block (SPEC §6, pre-activation, convs/linears without bias):
@@ -89,7 +89,7 @@ class ImageNet(nn.Module):
     Attributes
     ----------
     stages : list of lists of :class:`Block`
-        For :func:`otflow.record_tracks` (one stage for MNIST and K=1, four for K=4).
+        For :func:`otflow.record_stage_tracks` (one stage for MNIST and K=1, four for K=4).
     stage_dims : list of tuples
         Per stage the representation shape, e.g. ``(32, 16, 16)`` or ``(1000,)``.
     """

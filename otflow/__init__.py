@@ -40,7 +40,7 @@ from otflow.projection import random_projection, random_projection_matrix
 from otflow.report import TrackReport, track_report
 from otflow.runs import environment_info, seed_everything
 from otflow.solver import AssignmentResult, solve_assignment
-from otflow.tracks import record_tracks
+from otflow.tracks import record_stage_tracks, record_tracks
 
 __version__ = "0.1.0"
 
@@ -72,6 +72,7 @@ __all__ = [
     "random_projection",
     "random_projection_matrix",
     "random_walk_tracks",
+    "record_stage_tracks",
     "record_tracks",
     "seed_everything",
     "segment_lengths",

@@ -15,7 +15,19 @@ import numbers
 
 import numpy as np
 
-__all__ = ["to_numpy", "as_points", "as_tracks", "as_weights", "as_rng", "check_same_shape"]
+__all__ = [
+    "to_numpy",
+    "as_points",
+    "as_tracks",
+    "as_weights",
+    "as_rng",
+    "as_scalar",
+    "as_mean",
+    "as_cov",
+    "check_same_shape",
+    "check_pair",
+    "check_permutation",
+]
 
 
 def to_numpy(value, name: str, *, dtype=None) -> np.ndarray:
@@ -126,3 +138,58 @@ def as_scalar(value, name: str, *, low=None, high=None) -> float:
     if (low is not None and v < low) or (high is not None and v > high):
         raise ValueError(f"{name}: expected a value in [{low}, {high}], got {v}")
     return v
+
+
+def as_mean(m, name: str) -> np.ndarray:
+    """A finite mean vector of shape ``(D,)``, as float64."""
+    m = to_numpy(m, name, dtype=np.float64)
+    if m.ndim != 1 or m.size == 0:
+        raise ValueError(f"{name}: expected a mean vector of shape (D,), got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    return m
+
+
+def as_cov(S, d: int, name: str, *, definite: bool = False) -> np.ndarray:
+    """A finite symmetric PSD covariance of shape ``(d, d)`` (positive definite if ``definite``), symmetrised."""
+    S = to_numpy(S, name, dtype=np.float64)
+    if S.shape != (d, d):
+        raise ValueError(f"{name}: expected a covariance of shape ({d}, {d}), got shape {S.shape}")
+    if not np.isfinite(S).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    scale = max(float(np.abs(S).max()), 1e-300)
+    if not np.allclose(S, S.T, rtol=0, atol=1e-10 * scale):
+        raise ValueError(f"{name}: expected a symmetric matrix, max |S - S.T| = {np.abs(S - S.T).max():.3g}")
+    S = 0.5 * (S + S.T)
+    w_min = float(np.linalg.eigvalsh(S)[0])
+    if w_min < -1e-10 * scale:
+        raise ValueError(f"{name}: expected a positive semi-definite matrix, smallest eigenvalue {w_min:.3g}")
+    if definite and w_min <= 1e-12 * scale:
+        raise ValueError(
+            f"{name}: the OT map needs a positive definite source covariance, smallest eigenvalue {w_min:.3g}"
+        )
+    return S
+
+
+def check_pair(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Two point clouds ``x, y`` of the same shape ``(m, D)`` for the assignment problem, as float64."""
+    x = as_points(x, "x").astype(np.float64, copy=False)
+    y = as_points(y, "y").astype(np.float64, copy=False)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"x and y: the assignment problem needs as many points on each side (a square cost matrix), "
+            f"got {x.shape[0]} and {y.shape[0]}"
+        )
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y: expected the same dimension D, got shapes {x.shape} and {y.shape}")
+    return x, y
+
+
+def check_permutation(sigma, m: int, name: str = "sigma") -> np.ndarray:
+    """An integer array of shape ``(m,)`` holding a permutation of ``0..m-1``."""
+    sigma = np.asarray(sigma)
+    if sigma.shape != (m,) or not np.issubdtype(sigma.dtype, np.integer):
+        raise ValueError(f"{name}: expected an integer permutation of shape ({m},), got {sigma.dtype} {sigma.shape}")
+    if not np.array_equal(np.sort(sigma), np.arange(m)):
+        raise ValueError(f"{name}: expected a permutation of 0..m-1")
+    return sigma

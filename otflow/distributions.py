@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import logsumexp
 
-from otflow._validation import as_points, as_rng, to_numpy
-from otflow.gaussian import _as_cov, _as_mean
+from otflow._validation import as_cov, as_mean, as_points, as_rng, to_numpy
 
 __all__ = ["Gaussian", "GaussianMixture"]
 
@@ -39,8 +37,8 @@ class Gaussian:
     _chol: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        m = _as_mean(self.mean, "mean")
-        S = _as_cov(self.cov, m.shape[0], "cov")
+        m = as_mean(self.mean, "mean")
+        S = as_cov(self.cov, m.shape[0], "cov")
         object.__setattr__(self, "mean", m)
         object.__setattr__(self, "cov", S)
         w, V = np.linalg.eigh(S)
@@ -151,6 +149,8 @@ class GaussianMixture:
 
     def log_prob(self, x) -> np.ndarray:
         """Log density at points ``x`` (n, D), shape (n,)."""
+        from scipy.special import logsumexp
+
         x = as_points(x, "x")
         with np.errstate(divide="ignore"):
             logw = np.log(self.weights)

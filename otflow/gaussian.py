@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from otflow._validation import as_points, to_numpy
+from otflow._validation import as_cov, as_mean, as_points
 
 __all__ = [
     "AffineMap",
@@ -43,35 +43,6 @@ class AffineMap:
         if x.shape[1] != self.A.shape[1]:
             raise ValueError(f"x: expected points of dimension {self.A.shape[1]}, got shape {x.shape}")
         return x @ self.A.T + self.b
-
-
-def _as_mean(m, name: str) -> np.ndarray:
-    m = to_numpy(m, name, dtype=np.float64)
-    if m.ndim != 1 or m.size == 0:
-        raise ValueError(f"{name}: expected a mean vector of shape (D,), got shape {m.shape}")
-    if not np.isfinite(m).all():
-        raise ValueError(f"{name}: contains NaN or inf")
-    return m
-
-
-def _as_cov(S, d: int, name: str, *, definite: bool = False) -> np.ndarray:
-    S = to_numpy(S, name, dtype=np.float64)
-    if S.shape != (d, d):
-        raise ValueError(f"{name}: expected a covariance of shape ({d}, {d}), got shape {S.shape}")
-    if not np.isfinite(S).all():
-        raise ValueError(f"{name}: contains NaN or inf")
-    scale = max(float(np.abs(S).max()), 1e-300)
-    if not np.allclose(S, S.T, rtol=0, atol=1e-10 * scale):
-        raise ValueError(f"{name}: expected a symmetric matrix, max |S - S.T| = {np.abs(S - S.T).max():.3g}")
-    S = 0.5 * (S + S.T)
-    w_min = float(np.linalg.eigvalsh(S)[0])
-    if w_min < -1e-10 * scale:
-        raise ValueError(f"{name}: expected a positive semi-definite matrix, smallest eigenvalue {w_min:.3g}")
-    if definite and w_min <= 1e-12 * scale:
-        raise ValueError(
-            f"{name}: the OT map needs a positive definite source covariance, smallest eigenvalue {w_min:.3g}"
-        )
-    return S
 
 
 def sqrtm_psd(S) -> np.ndarray:
@@ -102,13 +73,13 @@ def gaussian_w2_squared(m0, S0, m1, S1) -> float:
     >>> gaussian_w2_squared([0.0], [[1.0]], [3.0], [[4.0]])
     10.0
     """
-    m0 = _as_mean(m0, "m0")
+    m0 = as_mean(m0, "m0")
     d = m0.shape[0]
-    m1 = _as_mean(m1, "m1")
+    m1 = as_mean(m1, "m1")
     if m1.shape != (d,):
         raise ValueError(f"m1: expected shape ({d},) like m0, got {m1.shape}")
-    S0 = _as_cov(S0, d, "S0")
-    S1 = _as_cov(S1, d, "S1")
+    S0 = as_cov(S0, d, "S0")
+    S1 = as_cov(S1, d, "S1")
     r0 = sqrtm_psd(S0)
     cross = sqrtm_psd(r0 @ S1 @ r0)
     value = float(np.sum((m0 - m1) ** 2) + np.trace(S0) + np.trace(S1) - 2.0 * np.trace(cross))
@@ -130,13 +101,13 @@ def gaussian_map(m0, S0, m1, S1) -> AffineMap:
     >>> T([[1.0]])
     array([[5.]])
     """
-    m0 = _as_mean(m0, "m0")
+    m0 = as_mean(m0, "m0")
     d = m0.shape[0]
-    m1 = _as_mean(m1, "m1")
+    m1 = as_mean(m1, "m1")
     if m1.shape != (d,):
         raise ValueError(f"m1: expected shape ({d},) like m0, got {m1.shape}")
-    S0 = _as_cov(S0, d, "S0", definite=True)
-    S1 = _as_cov(S1, d, "S1")
+    S0 = as_cov(S0, d, "S0", definite=True)
+    S1 = as_cov(S1, d, "S1")
     r0 = sqrtm_psd(S0)
     r0_inv = _inv_sqrtm_pd(S0)
     A = r0_inv @ sqrtm_psd(r0 @ S1 @ r0) @ r0_inv

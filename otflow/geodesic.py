@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from otflow._validation import as_scalar
-from otflow.assignment import _check_pair, optimal_assignment
+from otflow._validation import as_scalar, check_pair, check_permutation
+from otflow.assignment import optimal_assignment
 
 __all__ = ["displacement_interpolation", "geodesic_tracks"]
 
 
 def _paired(x, y, sigma):
-    x, y = _check_pair(x, y)
+    x, y = check_pair(x, y)
     if sigma is None:
         sigma = optimal_assignment(x, y)
     else:
-        sigma = np.asarray(sigma)
-        m = x.shape[0]
-        if sigma.shape != (m,) or not np.issubdtype(sigma.dtype, np.integer):
-            raise ValueError(f"sigma: expected an integer permutation of shape ({m},), got {sigma.dtype} {sigma.shape}")
-        if not np.array_equal(np.sort(sigma), np.arange(m)):
-            raise ValueError("sigma: expected a permutation of 0..m-1")
+        sigma = check_permutation(sigma, x.shape[0])
     return x, y[sigma]
 
 

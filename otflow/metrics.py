@@ -6,6 +6,12 @@ float. Norms are Euclidean on flattened features; costs are ``‖x − y‖²`` 
 
 Large tracks (e.g. 10,000 CIFAR images × 11 points × 8,192 features in float32) are processed in
 chunks of samples, and reductions run in float64.
+
+No metric returns NaN or inf for finite input. Each track (or pair of points) is first divided by
+a power of two at least its largest absolute coordinate, which is exact, so that no square
+overflows or underflows: the scale-invariant metrics (LSR, LSS, segment proportions, OTS) are
+correct for finite input of any magnitude, and the others are multiplied back and raise
+``ValueError`` when their value itself does not fit in float64.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from otflow._validation import as_points, as_scalar, as_tracks, check_same_shape, to_numpy
-from otflow.assignment import _check_pair, optimal_assignment
+from otflow._numeric import check_no_overflow, pow2_scale
+from otflow._validation import as_points, as_scalar, as_tracks, check_pair, check_same_shape, to_numpy
+from otflow.assignment import assignment_cost, optimal_assignment
 
 __all__ = [
     "segment_lengths",
@@ -30,6 +37,27 @@ __all__ = [
 ]
 
 _CHUNK_BYTES = 64 * 2**20
+_BELOW_ONE_TOL = 1e-9  # LSR/LSS below 1 by more than this is a bug, not rounding
+
+
+def _per_track(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each track divided by its own power-of-two scale (coordinates in (-1, 1)), and the scales."""
+    scale = pow2_scale(np.abs(chunk).max(axis=(1, 2)))
+    return chunk / scale[:, None, None], scale
+
+
+def _norm(v: np.ndarray, axis: int) -> np.ndarray:
+    """Euclidean norm along ``axis`` with no overflow or underflow: rescaled by the largest entry."""
+    scale = pow2_scale(np.abs(v).max(axis=axis, keepdims=True))
+    return np.linalg.norm(v / scale, axis=axis) * np.squeeze(scale, axis=axis)
+
+
+def _at_least_one(out: np.ndarray, what: str) -> np.ndarray:
+    """Clamp rounding below the exact lower bound 1; a value below ``1 - 1e-9`` is a bug and raises."""
+    low = float(out.min())
+    if low < 1.0 - _BELOW_ONE_TOL:
+        raise RuntimeError(f"{what} = {low!r} < 1 beyond rounding (its lower bound is 1): this is a bug in otflow")
+    return np.maximum(out, 1.0)
 
 
 def _chunks(tracks: np.ndarray):
@@ -44,11 +72,17 @@ def _segments(chunk: np.ndarray) -> np.ndarray:
 
 
 def segment_lengths(tracks) -> np.ndarray:
-    r"""Lengths :math:`\|x^l - x^{l-1}\|_2` of every segment, shape ``(N, L)``."""
+    r"""Lengths :math:`\|x^l - x^{l-1}\|_2` of every segment, shape ``(N, L)``.
+
+    Raises ``ValueError`` if a length does not fit in float64 (coordinates near ``1e308``).
+    """
     tracks = as_tracks(tracks)
     out = np.empty((tracks.shape[0], tracks.shape[1] - 1))
     for start, chunk in _chunks(tracks):
-        out[start : start + len(chunk)] = np.linalg.norm(_segments(chunk), axis=2)
+        unit, scale = _per_track(chunk)
+        with np.errstate(over="ignore"):
+            lengths = np.linalg.norm(_segments(unit), axis=2) * scale[:, None]
+        out[start : start + len(chunk)] = check_no_overflow(lengths, "tracks", "a segment length")
     return out
 
 
@@ -65,8 +99,11 @@ def line_shape_ratio(tracks) -> np.ndarray:
     Returns
     -------
     ndarray (N,)
-        Equal to 1 exactly for straight, monotone tracks. Raises ``ValueError`` for a track whose
-        end point equals its start point (the ratio is undefined there).
+        Equal to 1 exactly for straight, monotone tracks, finite for finite tracks of any
+        magnitude (each track is rescaled first). Raises ``ValueError`` for a track whose end
+        point equals its start point (the ratio is undefined there). Rounding can put a straight
+        track a few ulps below 1, and such values are clamped to 1; a value below ``1 - 1e-9``
+        would be a bug and raises ``RuntimeError``.
 
     Examples
     --------
@@ -76,17 +113,19 @@ def line_shape_ratio(tracks) -> np.ndarray:
     tracks = as_tracks(tracks)
     out = np.empty(tracks.shape[0])
     for start, chunk in _chunks(tracks):
-        path = np.linalg.norm(_segments(chunk), axis=2).sum(1)
-        chord = np.linalg.norm(chunk[:, -1] - chunk[:, 0], axis=1)
+        unit, _ = _per_track(chunk)
+        path = np.linalg.norm(_segments(unit), axis=2).sum(1)
+        chord = _norm(unit[:, -1] - unit[:, 0], axis=1)
         bad = np.flatnonzero(chord == 0)
         if bad.size:
             raise ValueError(
                 f"tracks: LSR is undefined for {bad.size} track(s) whose end point equals the start point "
                 f"(first: sample {start + int(bad[0])})"
             )
-        out[start : start + len(chunk)] = path / chord
-    # rounding can put a straight track a few ulps below its true value of 1
-    return np.maximum(out, 1.0)
+        with np.errstate(over="ignore"):
+            ratio = path / chord
+        out[start : start + len(chunk)] = check_no_overflow(ratio, "tracks", "LSR (end point almost at the start)")
+    return _at_least_one(out, "LSR")
 
 
 def line_shape_score(tracks, *, eps: float | None = None) -> np.ndarray:
@@ -111,7 +150,10 @@ def line_shape_score(tracks, *, eps: float | None = None) -> np.ndarray:
     Returns
     -------
     ndarray (N,)
-        ``inf`` for a track whose unit steps cancel exactly (e.g. one step forward, one back).
+        Finite for finite tracks of any magnitude (each segment is rescaled before it is
+        normalised). A track whose unit steps cancel exactly (e.g. one step forward, one back) has
+        no finite LSS and raises ``ValueError``. Rounding below 1 is clamped to 1; a value below
+        ``1 - 1e-9`` would be a bug and raises ``RuntimeError``.
 
     Examples
     --------
@@ -123,9 +165,16 @@ def line_shape_score(tracks, *, eps: float | None = None) -> np.ndarray:
         eps = as_scalar(eps, "eps", low=0.0)
     out = np.empty(tracks.shape[0])
     for start, chunk in _chunks(tracks):
-        seg = _segments(chunk)
-        length = np.linalg.norm(seg, axis=2)
-        keep = length > (0.0 if eps is None else eps)
+        rescaled, track_scale = _per_track(chunk)
+        seg = _segments(rescaled)
+        seg_scale = pow2_scale(np.abs(seg).max(axis=2))
+        seg = seg / seg_scale[..., None]  # each segment rescaled on its own: no underflow when normalised
+        scaled = np.linalg.norm(seg, axis=2)
+        if eps is None:
+            keep = scaled > 0.0
+        else:
+            with np.errstate(over="ignore"):
+                keep = scaled * seg_scale * track_scale[:, None] > eps  # the true length, inf if it overflows
         if eps is None and not keep.all():
             i, l = np.argwhere(~keep)[0]
             raise ValueError(
@@ -136,12 +185,16 @@ def line_shape_score(tracks, *, eps: float | None = None) -> np.ndarray:
         if (n_seg == 0).any():
             i = int(np.flatnonzero(n_seg == 0)[0])
             raise ValueError(f"tracks: sample {start + i} has no segment longer than eps={eps}")
-        unit = np.where(keep[..., None], seg / np.where(keep, length, 1.0)[..., None], 0.0)
+        unit = np.where(keep[..., None], seg / np.where(keep, scaled, 1.0)[..., None], 0.0)
         chord = np.linalg.norm(unit.sum(1), axis=1)
-        with np.errstate(divide="ignore"):
-            out[start : start + len(chunk)] = np.where(chord > 0, n_seg / np.where(chord > 0, chord, 1.0), np.inf)
-    # rounding can put a straight track a few ulps below its true value of 1
-    return np.maximum(out, 1.0)
+        if (chord == 0).any():
+            i = int(np.flatnonzero(chord == 0)[0])
+            raise ValueError(
+                f"tracks: LSS is undefined (infinite) for sample {start + i}: its unit steps cancel exactly "
+                "(the normalised track returns to its start)"
+            )
+        out[start : start + len(chunk)] = n_seg / chord
+    return _at_least_one(out, "LSS")
 
 
 def segment_proportions(tracks) -> np.ndarray:
@@ -154,12 +207,17 @@ def segment_proportions(tracks) -> np.ndarray:
     ndarray (N, L)
         Rows sum to 1. Average over axis 0 for the tables. A track of zero length raises.
     """
-    lengths = segment_lengths(tracks)
-    total = lengths.sum(1, keepdims=True)
-    if (total == 0).any():
-        i = int(np.flatnonzero(total[:, 0] == 0)[0])
-        raise ValueError(f"tracks: sample {i} does not move, so its segment proportions are undefined")
-    return lengths / total
+    tracks = as_tracks(tracks)
+    out = np.empty((tracks.shape[0], tracks.shape[1] - 1))
+    for start, chunk in _chunks(tracks):
+        unit, _ = _per_track(chunk)  # proportions are scale-free: no overflow for any finite track
+        lengths = np.linalg.norm(_segments(unit), axis=2)
+        total = lengths.sum(1, keepdims=True)
+        if (total == 0).any():
+            i = int(np.flatnonzero(total[:, 0] == 0)[0])
+            raise ValueError(f"tracks: sample {start + i} does not move, so its segment proportions are undefined")
+        out[start : start + len(chunk)] = lengths / total
+    return out
 
 
 def transport_energy(tracks) -> float:
@@ -170,7 +228,7 @@ def transport_energy(tracks) -> float:
         \ \ge\ \frac1N\sum_i \|x_i^L - x_i^0\|^2 \ \ge\ W_2^2(\mu_0, \mu_L)
 
     with equality throughout exactly for constant-speed straight tracks that realise the optimal
-    assignment (the discrete geodesic).
+    assignment (the discrete geodesic). Raises ``ValueError`` when the energy overflows float64.
 
     Examples
     --------
@@ -179,21 +237,25 @@ def transport_energy(tracks) -> float:
     """
     tracks = as_tracks(tracks)
     n, p, _ = tracks.shape
+    scale = float(pow2_scale(np.abs(tracks).max()))  # exact: the sum of squares cannot overflow
     total = 0.0
     for _, chunk in _chunks(tracks):
-        seg = _segments(chunk)
+        seg = _segments(chunk / scale)
         total += float(np.einsum("nld,nld->", seg, seg))
-    return (p - 1) * total / n
+    with np.errstate(over="ignore"):
+        energy = (p - 1) * total / n * scale * scale
+    return float(check_no_overflow(energy, "tracks", "the transport energy"))
 
 
-def _track_pair(a, b) -> tuple[np.ndarray, np.ndarray, bool]:
-    a_arr = to_numpy(a, "track_a")
-    single = a_arr.ndim == 2
-    a3 = as_tracks(a_arr[None] if single else a_arr, "track_a", min_points=1)
-    b_arr = to_numpy(b, "track_b")
-    b3 = as_tracks(b_arr[None] if b_arr.ndim == 2 else b_arr, "track_b", min_points=1)
-    check_same_shape(a3, b3, "track_a", "track_b")
-    return a3, b3, single
+def _track_pair(a, b) -> tuple[np.ndarray, np.ndarray, tuple]:
+    a_arr, b_arr = to_numpy(a, "track_a"), to_numpy(b, "track_b")
+    check_same_shape(a_arr, b_arr, "track_a", "track_b")
+    if a_arr.ndim not in (2, 3):
+        raise ValueError(f"track_a: expected a track (L+1, D) or tracks (N, L+1, D), got shape {a_arr.shape}")
+    batch = a_arr.shape[:-2]
+    a3 = as_tracks(a_arr.reshape(-1, *a_arr.shape[-2:]), "track_a", min_points=1)
+    b3 = as_tracks(b_arr.reshape(-1, *b_arr.shape[-2:]), "track_b", min_points=1)
+    return a3, b3, batch
 
 
 def track_distance(track_a, track_b):
@@ -204,14 +266,25 @@ def track_distance(track_a, track_b):
     Parameters
     ----------
     track_a, track_b : array (L+1, D) or (N, L+1, D)
+        Of the same shape.
 
     Returns
     -------
-    float for single tracks, ndarray (N,) for batches.
+    ndarray, float64, of the batch shape
+        Always an array: shape ``(N,)`` for batches, 0-d (shape ``()``) for two single tracks;
+        ``float(d)`` gives the number. Raises ``ValueError`` when a distance overflows float64.
+
+    Examples
+    --------
+    >>> track_distance([[0.0, 0.0], [1.0, 0.0]], [[0.0, 3.0], [1.0, 2.0]])
+    array(2.)
     """
-    a, b, single = _track_pair(track_a, track_b)
-    d = np.linalg.norm(a.astype(np.float64) - b.astype(np.float64), axis=2).min(1)
-    return float(d[0]) if single else d
+    a, b, batch = _track_pair(track_a, track_b)
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    scale = pow2_scale(np.maximum(np.abs(a).max(axis=(1, 2)), np.abs(b).max(axis=(1, 2))))[:, None, None]
+    with np.errstate(over="ignore"):
+        d = np.linalg.norm(a / scale - b / scale, axis=2).min(1) * scale[:, 0, 0]
+    return check_no_overflow(d, "track_a and track_b", "their distance").reshape(batch)
 
 
 def theorem1_bound(x, x2, y, y2):
@@ -226,21 +299,41 @@ def theorem1_bound(x, x2, y, y2):
     Parameters
     ----------
     x, x2, y, y2 : array (D,) or (N, D)
+        All of the same shape.
 
     Returns
     -------
-    float for vectors, ndarray (N,) for batches.
+    ndarray, float64, of the batch shape
+        Always an array: shape ``(N,)`` for batches, 0-d (shape ``()``) for vectors. Computed as
+        :math:`m / \sqrt{1 + (m/M)^2}` with :math:`m, M` the smaller and larger of
+        :math:`\|x - x'\|, \|y - y'\|` (the same value, with no overflow); raises ``ValueError``
+        when the bound itself overflows float64.
+
+    Examples
+    --------
+    >>> theorem1_bound([0.0, 0.0], [3.0, 0.0], [0.0, 0.0], [0.0, 4.0])
+    array(2.4)
     """
     arrs = [to_numpy(v, n) for v, n in ((x, "x"), (x2, "x2"), (y, "y"), (y2, "y2"))]
-    single = arrs[0].ndim == 1
-    arrs = [as_points(v[None] if v.ndim == 1 else v, n) for v, n in zip(arrs, ("x", "x2", "y", "y2"))]
     for v, n in zip(arrs[1:], ("x2", "y", "y2")):
         check_same_shape(arrs[0], v, "x", n)
-    a = np.sum((arrs[0] - arrs[1]) ** 2, axis=1)
-    b = np.sum((arrs[2] - arrs[3]) ** 2, axis=1)
-    s = a + b
-    bound = np.sqrt(np.divide(a * b, s, out=np.zeros_like(s), where=s > 0))
-    return float(bound[0]) if single else bound
+    if arrs[0].ndim not in (1, 2):
+        raise ValueError(f"x: expected a point (D,) or points (N, D), got shape {arrs[0].shape}")
+    batch = arrs[0].shape[:-1]
+    arrs = [as_points(v.reshape(-1, v.shape[-1]), n).astype(np.float64) for v, n in zip(arrs, ("x", "x2", "y", "y2"))]
+    with np.errstate(over="ignore"):
+        p = _pair_distance(arrs[0], arrs[1])
+        q = _pair_distance(arrs[2], arrs[3])
+    lo, hi = np.minimum(p, q), np.maximum(p, q)
+    ratio = np.divide(lo, hi, out=np.zeros_like(lo), where=hi > 0)  # hi = inf gives 0: bound = lo
+    bound = lo / np.sqrt(1.0 + ratio * ratio)
+    return check_no_overflow(bound, "x, x2, y, y2", "the bound").reshape(batch)
+
+
+def _pair_distance(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Row-wise ``‖u_i − v_i‖`` with no overflow in the difference or the squares (inf if it overflows)."""
+    scale = pow2_scale(np.maximum(np.abs(u).max(axis=1), np.abs(v).max(axis=1)))
+    return np.linalg.norm(u / scale[:, None] - v / scale[:, None], axis=1) * scale
 
 
 @dataclass(frozen=True)
@@ -293,7 +386,10 @@ def ot_score(x, y) -> OTScore:
     -------
     OTScore
         With the score, the optimal permutation and the cost gap. Always report the task fit
-        beside OTS: a collapsed map can score 1 (SPEC §8.14).
+        beside OTS: a collapsed map can score 1 (SPEC §8.14). The score and the permutation are
+        scale-free and exact at any magnitude; the costs are float64 values, so coordinates so
+        large that a mean squared cost overflows (``≳ 1e154``) raise ``ValueError``, and costs
+        below ``1e-308`` round to 0.
 
     Examples
     --------
@@ -301,14 +397,12 @@ def ot_score(x, y) -> OTScore:
     >>> r.score, r.cost_gap
     (1.0, 0.0)
     """
-    x, y = _check_pair(x, y)
-    sigma = optimal_assignment(x, y)
+    x, y = check_pair(x, y)
+    sigma = optimal_assignment(x, y)  # scale-free: found for finite input of any magnitude
     m = x.shape[0]
-    d_id = x - y
-    d_opt = x - y[sigma]
     return OTScore(
         score=float(np.count_nonzero(sigma == np.arange(m)) / m),
         sigma=sigma,
-        cost_identity=float(np.einsum("ij,ij->", d_id, d_id) / m),
-        cost_optimal=float(np.einsum("ij,ij->", d_opt, d_opt) / m),
+        cost_identity=assignment_cost(x, y),
+        cost_optimal=assignment_cost(x, y, sigma),
     )

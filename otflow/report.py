@@ -24,7 +24,8 @@ class TrackReport:
 
     ``energy_ratio`` is ``transport_energy / W2²(x^0, x^L)``: ≥ 1, and 1 exactly on the discrete
     geodesic. ``ots``, ``ot_cost_gap`` and ``energy_ratio`` are None when computed with
-    ``with_ot=False``.
+    ``with_ot=False``; ``energy_ratio`` is also None when ``W2² = 0`` while the tracks move (the end
+    points are a permutation of the start points, so the ratio is infinite; it is never inf).
     """
 
     n: int
@@ -61,7 +62,7 @@ def track_report(tracks, *, with_ot: bool = True, eps: float | None = None) -> T
     if with_ot:
         res = ot_score(x0, xl)
         ots, gap, w2 = res.score, res.cost_gap, res.cost_optimal
-        ratio = energy / w2 if w2 > 0 else (1.0 if energy == 0 else float("inf"))
+        ratio = energy / w2 if w2 > 0 else (1.0 if energy == 0 else None)
     return TrackReport(
         n=tracks.shape[0],
         n_blocks=tracks.shape[1] - 1,

@@ -33,10 +33,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from otflow import _lap
-from otflow._validation import as_points
+from otflow._validation import check_pair
 
 __all__ = ["AssignmentResult", "solve_assignment"]
 
@@ -44,7 +42,6 @@ _METHODS = ("auto", "dense", "lowdim", "blas")
 _ENGINES = ("auto", "numpy", "torch")
 DENSE_MAX_N = 256  # complete graph below this size
 LOWDIM_MAX_D = 8  # kd-tree candidates and the compiled exact certificate up to this dimension
-_TRACE: list | None = None  # set to a list to record per-round timings (benchmarks/assignment.py)
 K_DEFAULT = 16  # candidates per row (and per column in the first graph) and pass
 MULTISCALE_DEPTH = 8
 MULTISCALE_MIN_N = 256  # coarse-to-fine potentials above this size (mean-shift potential below)
@@ -95,6 +92,21 @@ class AssignmentResult:
     rounds: int
     n_edges: int
     seconds: float
+
+
+def _emit(trace: list | None, **fields) -> dict | None:
+    """Append one step's record to ``trace`` (see :func:`solve_assignment`) and return it for updates."""
+    if trace is None:
+        return None
+    trace.append(fields)
+    return fields
+
+
+def _kernels():
+    """The compiled kernels (``otflow._lap``, numba), loaded on first use so ``import otflow`` stays light."""
+    from otflow import _lap
+
+    return _lap
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,12 +181,14 @@ class _NumpyBlocks:
         for s in range(0, rows.size, self.block):
             r = rows[s : s + self.block]
             gram = self.p.x[r] @ self.p.y.T
-            cols, keys = _lap.block_row_topk(gram, self.p.sqx[r], self.p.sqy - v, k)
+            cols, keys = _kernels().block_row_topk(gram, self.p.sqx[r], self.p.sqy - v, k)
             out_c.append(cols)
             out_cost.append(keys + v[cols])
             out_key.append(keys)
             if col_k:
-                _lap.block_col_topk_merge(gram, self.p.sqx[r], self.p.sqy, keys[:, 0], r, best_key, best_row, best_val)
+                _kernels().block_col_topk_merge(
+                    gram, self.p.sqx[r], self.p.sqy, keys[:, 0], r, best_key, best_row, best_val
+                )
         out = np.concatenate(out_c), np.concatenate(out_cost), np.concatenate(out_key)
         if not col_k:
             return out
@@ -263,12 +277,12 @@ class _ExactLowDim:
 
     def ctransform(self, rows, u_rows):
         n = self.p.n
-        _, _, key = _lap.lowdim_certificate(self.p.y, self.p.x[rows], np.zeros(n), u_rows, np.arange(n), 1)
+        _, _, key = _kernels().lowdim_certificate(self.p.y, self.p.x[rows], np.zeros(n), u_rows, np.arange(n), 1)
         return key[:, 0]
 
     def row_topk(self, rows, v, k):
         k = min(k, self.p.n)
-        cols, costs, red = _lap.lowdim_certificate(self.p.x, self.p.y, np.zeros(self.p.n), v, rows, k)
+        cols, costs, red = _kernels().lowdim_certificate(self.p.x, self.p.y, np.zeros(self.p.n), v, rows, k)
         return cols, costs, red
 
 
@@ -291,7 +305,7 @@ class _Graph:
         rows = np.concatenate([q[0] for q in self.parts])
         cols = np.concatenate([q[1] for q in self.parts])
         vals = np.concatenate([q[2] for q in self.parts])
-        self.indptr, self.indices, rows, self.cost = _lap.csr_from_pairs(self.n, rows, cols, vals)
+        self.indptr, self.indices, rows, self.cost = _kernels().csr_from_pairs(self.n, rows, cols, vals)
         self.parts = [(rows, self.indices, self.cost)]
         return self.indptr, self.indices, self.cost
 
@@ -303,18 +317,17 @@ class _Matching:
         self.col4row = np.full(n, -1, np.int64)
         self.row4col = np.full(n, -1, np.int64)
 
-    def solve(self, g: _Graph, slack: float, *, v0: np.ndarray | None = None, warm: bool = False) -> int:
+    def solve(self, g: _Graph, slack: float, *, v0=None, warm: bool = False, trace: list | None = None) -> int:
         indptr, indices, cost = g.csr()
         if warm:
-            freed = _lap.warm_restart(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, slack)
+            freed = _kernels().warm_restart(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, slack)
         else:
             if v0 is not None:
                 self.v[:] = v0
-            _lap.init_duals(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, v0 is not None)
+            _kernels().init_duals(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col, v0 is not None)
             freed = int((self.col4row < 0).sum())
-        status = _lap.sparse_sap(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col)
-        if _TRACE is not None:
-            _TRACE.append(dict(n=len(self.u), sap_status=status))
+        status = _kernels().sparse_sap(indptr, indices, cost, self.u, self.v, self.col4row, self.row4col)
+        _emit(trace, step="sap", n=len(self.u), sap_status=status)
         if status < 0:  # impossible: the pairs i -> i are always in the graph
             raise RuntimeError(f"candidate graph without a perfect matching (row {-1 - status})")
         return freed
@@ -327,7 +340,7 @@ def _identity_costs(p: _Problem, exact: bool) -> np.ndarray:
     return p.sqx + p.sqy - 2.0 * np.einsum("ij,ij->i", p.x, p.y)
 
 
-def _approx_potential(p: _Problem, eng, k: int, depth: int) -> np.ndarray:
+def _approx_potential(p: _Problem, eng, k: int, depth: int, trace: list | None) -> np.ndarray:
     """Column potentials ``v0`` from the problem on a random quarter of the points (multiscale).
 
     The sub-problem is solved exactly (recursively, certified) and its row potentials are
@@ -339,6 +352,8 @@ def _approx_potential(p: _Problem, eng, k: int, depth: int) -> np.ndarray:
         return p.translation_potential()
     ns = n // 4
     if isinstance(eng, _ExactLowDim):
+        from scipy.spatial import cKDTree
+
         # every 4th point in kd-tree leaf order: a spatially even sub-sample, so the coarse
         # problem's potentials carry little sampling noise
         rows = np.sort(cKDTree(p.x, leafsize=8).indices[::4][:ns])
@@ -348,7 +363,7 @@ def _approx_potential(p: _Problem, eng, k: int, depth: int) -> np.ndarray:
         rows = np.sort(rng.choice(n, ns, replace=False))
         cols = np.sort(rng.choice(n, ns, replace=False))
     sp = p.sub(rows, cols)
-    state = _solve(sp, _make_engine(sp, eng), "auto", k, 1000, depth - 1)
+    state = _solve(sp, _make_engine(sp, eng), "auto", k, 1000, depth - 1, trace)
     # the sub-problem's costs are the full problem's costs, so its potentials transfer
     return eng.ctransform(rows, state.m.u)
 
@@ -366,7 +381,7 @@ def _first_graph(p: _Problem, eng, v0: np.ndarray, k: int):
     if isinstance(eng, _ExactLowDim):
         cols, costs, keys = eng.row_topk(np.arange(n), v0, k)
         g.add(np.repeat(np.arange(n), cols.shape[1]), cols, costs)
-        idr, costr, _ = _lap.lowdim_certificate(p.y, p.x, np.zeros(n), keys[:, 0], np.arange(n), k)
+        idr, costr, _ = _kernels().lowdim_certificate(p.y, p.x, np.zeros(n), keys[:, 0], np.arange(n), k)
         g.add(idr, np.repeat(np.arange(n), idr.shape[1]), costr)
         return g, keys[:, -1].copy()
     cols, costs, keys, (cr, cc, cv) = eng.row_topk(np.arange(n), v0, k, col_k=k)
@@ -395,7 +410,7 @@ class _State:
         return self.thresh - self.m.u - drift[self.snap_of_row]
 
 
-def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -> _State:
+def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int, trace: list | None) -> _State:
     """Solve, certify every row, add violating pairs, re-solve warm; until the certificate holds."""
     n, dim = p.n, p.dim
     if method == "auto":
@@ -407,7 +422,7 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
         rows = np.repeat(np.arange(n), n)
         cols = np.tile(np.arange(n), n)
         g.add(rows, cols, _edge_costs(p, rows, cols) if dim <= LOWDIM_MAX_D else _dense_costs(p))
-        m.solve(g, slack)
+        m.solve(g, slack, trace=trace)
         st = _State(n, m, g)
     else:
         if method == "lowdim" and dim > LOWDIM_MAX_D:
@@ -417,15 +432,20 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
         else:
             cand = eng if not isinstance(eng, _ExactLowDim) else _NumpyBlocks(p, max(1, 4_000_000 // n))
         t0 = time.perf_counter()
-        v0 = _approx_potential(p, cand, k, depth)
+        v0 = _approx_potential(p, cand, k, depth, trace)
         t1 = time.perf_counter()
         g, thresh = _first_graph(p, cand, v0, k)
         t2 = time.perf_counter()
-        freed = m.solve(g, slack, v0=v0)
-        if _TRACE is not None:
-            _TRACE.append(
-                dict(n=n, coarse_s=t1 - t0, graph_s=t2 - t1, first_solve_s=time.perf_counter() - t2, freed=freed)
-            )
+        freed = m.solve(g, slack, v0=v0, trace=trace)
+        _emit(
+            trace,
+            step="first",
+            n=n,
+            coarse_s=t1 - t0,
+            graph_s=t2 - t1,
+            first_solve_s=time.perf_counter() - t2,
+            freed=freed,
+        )
         st = _State(n, m, g)
         if thresh is not None:
             st.thresh[:] = thresh
@@ -433,15 +453,14 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
     st.method = method
     while True:
         need = np.flatnonzero(st.row_lower_bounds() < -p.tol)
-        if _TRACE is not None:
-            _TRACE.append(dict(n=n, round=st.rounds, edges=int(g.indices.size), checked=int(need.size)))
+        rec = _emit(trace, step="round", n=n, round=st.rounds, edges=int(g.indices.size), checked=int(need.size))
         if need.size == 0:
             return st
         t0 = time.perf_counter()
         cols, costs, keys = eng.row_topk(need, m.v, k)
         red = keys - m.u[need, None]
-        if _TRACE is not None:
-            _TRACE[-1].update(check_s=time.perf_counter() - t0, violating=int((red[:, 0] < -p.tol).sum()))
+        if rec is not None:
+            rec.update(check_s=time.perf_counter() - t0, violating=int((red[:, 0] < -p.tol).sum()))
         g.add(np.repeat(need, cols.shape[1]), cols, costs)
         st.snaps.append(m.v.copy())
         st.snap_of_row[need] = len(st.snaps) - 1
@@ -452,9 +471,9 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int) -
             raise RuntimeError(f"certificate still violated after {st.rounds} rounds (tol {p.tol:.3g})")
         st.rounds += 1
         t0 = time.perf_counter()
-        freed = m.solve(g, slack, warm=True)
-        if _TRACE is not None:
-            _TRACE[-1].update(freed=freed, solve_s=time.perf_counter() - t0)
+        freed = m.solve(g, slack, warm=True, trace=trace)
+        if rec is not None:
+            rec.update(freed=freed, solve_s=time.perf_counter() - t0)
 
 
 def _make_engine(p: _Problem, like):
@@ -467,7 +486,7 @@ def _make_engine(p: _Problem, like):
 
 def _edge_costs(p: _Problem, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     if p.dim <= LOWDIM_MAX_D:
-        return _lap.edge_costs_lowdim(p.x, p.y, rows.astype(np.int64), cols.astype(np.int64))
+        return _kernels().edge_costs_lowdim(p.x, p.y, rows.astype(np.int64), cols.astype(np.int64))
     out = np.empty(rows.size)
     step = max(1, 2_000_000 // p.dim)
     for s in range(0, rows.size, step):
@@ -507,6 +526,7 @@ def solve_assignment(
     k: int | None = None,
     block: int | None = None,
     max_rounds: int = 1000,
+    trace: list | None = None,
 ) -> AssignmentResult:
     r"""Exact optimal assignment with squared Euclidean cost, with a certificate of optimality.
 
@@ -544,6 +564,15 @@ def solve_assignment(
     max_rounds : int
         Safety bound on solve–certify rounds; each round adds at least one violating pair to the
         candidate graph, so the loop is finite and short in practice.
+    trace : list, optional
+        For profiling (benchmarks/assignment.py): the solver appends one dict per step, each with
+        ``step`` and the size ``n`` of the problem it belongs to (the coarse sub-problems of the
+        multiscale start come first, with smaller ``n``). ``step="sap"``: one run of the compiled
+        shortest-augmenting-path solver, with its ``sap_status``; ``step="first"``: the timings of
+        the start (``coarse_s``, ``graph_s``, ``first_solve_s``) and the unmatched rows ``freed``;
+        ``step="round"``: one certification round, with ``round``, the graph's ``edges`` and the
+        rows re-``checked``, and when rows were re-checked ``check_s`` and ``violating``, and after
+        a warm re-solve ``freed`` and ``solve_s``. Nothing is recorded when None.
 
     Returns
     -------
@@ -553,7 +582,10 @@ def solve_assignment(
     Raises
     ------
     ValueError
-        For NaN/inf or empty input, different numbers of points or dimensions, bad options.
+        For NaN/inf or empty input, different numbers of points or dimensions, bad options, and
+        coordinates so large (or small) that the squared distances, the potentials and the
+        tolerance do not fit in float64; :func:`optimal_assignment` rescales the clouds exactly
+        first and works at any magnitude.
 
     Examples
     --------
@@ -564,24 +596,25 @@ def solve_assignment(
     (0.01, True, 'dense')
     """
     t0 = time.perf_counter()
-    x = as_points(x, "x").astype(np.float64, copy=False)
-    y = as_points(y, "y").astype(np.float64, copy=False)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"x and y: the assignment problem needs as many points on each side, got {x.shape[0]} and {y.shape[0]}"
-        )
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y: expected the same dimension D, got {x.shape[1]} and {y.shape[1]}")
+    x, y = check_pair(x, y)
     if method not in _METHODS:
         raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
     if tol is not None and not (isinstance(tol, int | float) and np.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol: expected a finite number >= 0, got {tol!r}")
+    if trace is not None and not isinstance(trace, list):
+        raise ValueError(f"trace: expected a list to append the solver's steps to, or None, got {type(trace).__name__}")
     for name, val in (("k", k), ("block", block), ("max_rounds", max_rounds)):
         if val is not None and (not isinstance(val, int | np.integer) or val < 1):
             raise ValueError(f"{name}: expected a positive integer, got {val!r}")
     eng_kind, dev = _pick_engine(engine, device)
 
     p = _Problem(x, y, tol)
+    if not np.isfinite(p.scale) or 0.0 < p.scale < np.finfo(np.float64).tiny / TOL_REL:
+        raise ValueError(
+            f"x and y: squared distances {'overflow' if p.scale > 1 else 'underflow'} float64 at this magnitude "
+            f"(largest coordinate {max(np.abs(x).max(), np.abs(y).max()):.3g}); divide both by a common factor "
+            "(optimal_assignment, w2_squared and ot_score do this themselves)"
+        )
     n, dim = p.n, p.dim
     if method == "auto":
         method = "dense" if n <= DENSE_MAX_N else ("lowdim" if dim <= LOWDIM_MAX_D else "blas")
@@ -599,7 +632,7 @@ def solve_assignment(
     torch = sys.modules.get("torch")
     torch_threads = torch.get_num_threads() if torch is not None else None
     try:
-        st = _solve(p, eng, method, k, max_rounds, MULTISCALE_DEPTH)
+        st = _solve(p, eng, method, k, max_rounds, MULTISCALE_DEPTH, trace)
     except SystemError as e:  # Ctrl-C while a compiled kernel ran surfaces as SystemError
         if isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
             raise KeyboardInterrupt from None

@@ -2,8 +2,10 @@
 
 For a stage of blocks :math:`x^{l+1} = x^l + f_l(x^l)` (or :math:`x^{l+1} = g_l(x^l)` in a plain
 net), the track of an input is :math:`(x^0, x^1, \\dots, x^L)`: the input of the first block, then
-the output of each block, each flattened to a vector. A network with K stages of different
-dimensions (eq. (19)) gives one track array per stage.
+the output of each block, each flattened to a vector. :func:`record_tracks` records one stage and
+always returns one ``(N, L+1, D)`` array; :func:`record_stage_tracks` records a network with K
+stages of different dimensions (eq. (19)) and always returns a list of K such arrays. torch is
+imported inside the functions, so ``import otflow`` does not load it.
 """
 
 from __future__ import annotations
@@ -12,41 +14,60 @@ import numpy as np
 
 from otflow._validation import to_numpy
 
-__all__ = ["record_tracks"]
+__all__ = ["record_tracks", "record_stage_tracks"]
 
 
-def _stages(blocks) -> tuple[list[list], bool]:
-    """Normalise ``blocks``: modules are blocks; lists, tuples or ``nn.ModuleList`` are stages."""
+def _is_block(b, nn) -> bool:
+    return isinstance(b, nn.Module) and not isinstance(b, (nn.Sequential, nn.ModuleList))
+
+
+def _as_stage(blocks, name: str) -> list:
+    """A non-empty flat sequence of torch modules (``nn.Sequential``/``nn.ModuleList`` or a list)."""
     import torch.nn as nn
 
-    def is_stage(b):
-        return isinstance(b, (list, tuple, nn.ModuleList))
-
-    if isinstance(blocks, nn.Module) and not isinstance(blocks, (nn.Sequential, nn.ModuleList)):
-        raise ValueError("blocks: expected a sequence of modules (one stage) or a sequence of such sequences")
-    blocks = list(blocks)
-    if not blocks:
-        raise ValueError("blocks: expected at least one block, got an empty sequence")
-    if all(isinstance(b, nn.Module) and not is_stage(b) for b in blocks):
-        return [blocks], True
-    if not all(is_stage(b) for b in blocks):
-        raise ValueError("blocks: mixes modules and sequences; pass either blocks or a list of stages")
-    stages = []
-    for k, stage in enumerate(blocks):
-        stage = list(stage)
-        if not stage or not all(isinstance(b, nn.Module) and not is_stage(b) for b in stage):
-            raise ValueError(f"blocks[{k}]: expected a non-empty sequence of torch modules")
-        stages.append(stage)
-    return stages, False
+    if _is_block(blocks, nn) or isinstance(blocks, (str, bytes)):
+        raise ValueError(f"{name}: expected a sequence of torch modules (the blocks of one stage), got a single module")
+    try:
+        stage = list(blocks)
+    except TypeError:
+        raise ValueError(f"{name}: expected a sequence of torch modules, got {type(blocks).__name__}") from None
+    if not stage:
+        raise ValueError(f"{name}: expected at least one block, got an empty sequence")
+    for l, b in enumerate(stage):
+        if isinstance(b, (list, tuple, nn.Sequential, nn.ModuleList)):
+            raise ValueError(
+                f"{name}[{l}]: is a sequence, so {name} looks like several stages; record_tracks records one stage "
+                "(a flat sequence of blocks), use record_stage_tracks for several"
+            )
+        if not isinstance(b, nn.Module):
+            raise ValueError(f"{name}[{l}]: expected a torch module, got {type(b).__name__}")
+    return stage
 
 
-def record_tracks(model, x, blocks, *, batch_size: int = 1024, device=None, eval_mode: bool = True):
-    r"""Tracks of ``x`` through the blocks of ``model``, SPEC Definition 1.
+def _as_stages(stages) -> list[list]:
+    """A non-empty sequence of stages, each a non-empty flat sequence of modules."""
+    import torch.nn as nn
 
-    Forward hooks are placed on the blocks: a pre-hook on the first block of each stage records its
-    input :math:`x^0`, and a hook on every block records its output :math:`x^l`. The model is run
-    on ``x`` in batches under ``torch.no_grad()``; hooks are always removed afterwards, also when
-    the forward raises.
+    if _is_block(stages, nn) or isinstance(stages, (str, bytes)):
+        raise ValueError("stages: expected a sequence of stages (each a sequence of torch modules), got a module")
+    stages = list(stages)
+    if not stages:
+        raise ValueError("stages: expected at least one stage, got an empty sequence")
+    if any(_is_block(b, nn) for b in stages):
+        raise ValueError(
+            "stages: holds modules, not sequences of modules; pass [[stage-1 blocks], ...], or record one "
+            "stage's blocks with record_tracks"
+        )
+    return [_as_stage(st, f"stages[{k}]") for k, st in enumerate(stages)]
+
+
+def record_tracks(model, x, blocks, *, batch_size: int = 1024, device=None, eval_mode: bool = True) -> np.ndarray:
+    r"""Tracks of ``x`` through one stage of blocks of ``model``, SPEC Definition 1.
+
+    Forward hooks are placed on the blocks: a pre-hook on the first block records its input
+    :math:`x^0`, and a hook on every block records its output :math:`x^l`. The model is run on
+    ``x`` in batches under ``torch.no_grad()``; hooks are always removed afterwards, also when the
+    forward raises.
 
     Parameters
     ----------
@@ -54,9 +75,9 @@ def record_tracks(model, x, blocks, *, batch_size: int = 1024, device=None, eval
         Called as ``model(batch)``.
     x : array or tensor (N, ...)
         Inputs, batched along the first axis.
-    blocks : sequence of modules, or sequence of sequences of modules
-        One stage: ``[block_1, ..., block_L]`` gives one array. Several stages (K > 1):
-        ``[[stage-1 blocks], [stage-2 blocks], ...]`` gives a list of arrays, one per stage.
+    blocks : sequence of modules
+        The stage ``[block_1, ..., block_L]`` (a list, ``nn.Sequential`` or ``nn.ModuleList``).
+        For a network of several stages (eq. (19)) use :func:`record_stage_tracks`.
     batch_size : int
     device : torch.device or str, optional
         Where to run; by default the device of the model's first parameter (CPU if none).
@@ -66,18 +87,50 @@ def record_tracks(model, x, blocks, *, batch_size: int = 1024, device=None, eval
 
     Returns
     -------
-    ndarray (N, L+1, D) for one stage, or a list of such arrays (one per stage), in the dtype of
-    the activations (float32 for a float32 model), with ``D`` the flattened feature size.
+    ndarray (N, L+1, D)
+        Always one array, in the dtype of the activations (float32 for a float32 model), with
+        ``D`` the flattened feature size.
 
     Raises
     ------
     ValueError
-        If a block is never called, or called more than once per forward (then the tracks would be
-        ambiguous), or if a stage's blocks change the feature size.
+        If ``blocks`` is not a flat sequence of modules (e.g. a list of stages), if a block is never
+        called or called more than once per forward (then the tracks would be ambiguous), or if the
+        blocks change the feature size.
     """
+    (tracks,) = _record(model, x, [_as_stage(blocks, "blocks")], batch_size, device, eval_mode)
+    return tracks
+
+
+def record_stage_tracks(
+    model, x, stages, *, batch_size: int = 1024, device=None, eval_mode: bool = True
+) -> list[np.ndarray]:
+    r"""Tracks of ``x`` through each of the K stages of ``model``, SPEC eq. (19), from one forward pass.
+
+    Like :func:`record_tracks`, with a pre-hook on the first block of every stage, so the input of
+    each stage (e.g. after a dimension-changing layer between stages) is its :math:`x^0`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    x : array or tensor (N, ...)
+    stages : sequence of sequences of modules
+        ``[[stage-1 blocks], [stage-2 blocks], ...]``; K = 1 is allowed and gives a list of one.
+    batch_size, device, eval_mode
+        As in :func:`record_tracks`.
+
+    Returns
+    -------
+    list of K ndarrays (N, L_k+1, D_k)
+        Always a list, one array per stage, in the order of ``stages``.
+    """
+    return _record(model, x, _as_stages(stages), batch_size, device, eval_mode)
+
+
+def _prepare(model, x, batch_size, device):
+    """Check the options; the inputs as a tensor in the model's dtype, and the device to run on."""
     import torch
 
-    stages, single = _stages(blocks)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     if isinstance(x, torch.Tensor):
@@ -88,17 +141,37 @@ def record_tracks(model, x, blocks, *, batch_size: int = 1024, device=None, eval
         raise ValueError(f"x: expected a non-empty batch of inputs, got shape {tuple(xt.shape)}")
     if xt.is_floating_point() and not torch.isfinite(xt).all():
         raise ValueError("x: contains NaN or inf")
+    p = next(model.parameters(), None)
+    dtype = p.dtype if p is not None else torch.float32
     if device is None:
-        p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
-        dtype = p.dtype if p is not None else torch.float32
     else:
         device = torch.device(device)
-        p = next(model.parameters(), None)
-        dtype = p.dtype if p is not None else torch.float32
     if xt.is_floating_point():
         xt = xt.to(dtype)
+    return xt, device
 
+
+def _check_calls(k: int, calls: list[int], buffers: list) -> None:
+    for l, c in enumerate(calls):
+        if c != 1:
+            what = "its input" if l == 0 else f"block {l}"
+            raise ValueError(
+                f"blocks: stage {k}, {what} was recorded {c} times in one forward pass; "
+                "each block must be called exactly once"
+            )
+    sizes = {t.shape[1] for t in buffers}
+    if len(sizes) != 1:
+        raise ValueError(
+            f"blocks: stage {k} changes the feature size across its blocks ({sorted(sizes)}); "
+            "a stage must keep one dimension (put dimension-changing layers between stages)"
+        )
+
+
+def _record(model, x, stages: list[list], batch_size, device, eval_mode) -> list[np.ndarray]:
+    import torch
+
+    xt, device = _prepare(model, x, batch_size, device)
     n = xt.shape[0]
     buffers: list[list] = [[None] * (len(s) + 1) for s in stages]
     calls: list[list[int]] = [[0] * (len(s) + 1) for s in stages]
@@ -135,19 +208,7 @@ def record_tracks(model, x, blocks, *, batch_size: int = 1024, device=None, eval
                     calls[k] = [0] * (len(stages[k]) + 1)
                 model(xt[start : start + batch_size].to(device))
                 for k, stage in enumerate(stages):
-                    for l, c in enumerate(calls[k]):
-                        if c != 1:
-                            what = "its input" if l == 0 else f"block {l}"
-                            raise ValueError(
-                                f"blocks: stage {k}, {what} was recorded {c} times in one forward pass; "
-                                "each block must be called exactly once"
-                            )
-                    sizes = {t.shape[1] for t in buffers[k]}
-                    if len(sizes) != 1:
-                        raise ValueError(
-                            f"blocks: stage {k} changes the feature size across its blocks ({sorted(sizes)}); "
-                            "a stage must keep one dimension (put dimension-changing layers between stages)"
-                        )
+                    _check_calls(k, calls[k], buffers[k])
                     arr = torch.stack(buffers[k], dim=1).cpu()
                     if arr.dtype in (torch.bfloat16, torch.float16):
                         arr = arr.float()
@@ -160,4 +221,4 @@ def record_tracks(model, x, blocks, *, batch_size: int = 1024, device=None, eval
             h.remove()
         for m, flag in flags.items():
             m.train(flag)
-    return out[0] if single else out
+    return out

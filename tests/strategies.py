@@ -105,4 +105,27 @@ def tracks(draw, max_n: int = 12, max_l: int = 8, max_d: int = 5, min_l: int = 1
     d = draw(st.integers(1, max_d))
     start = rng.normal(size=(n, 1, d)) * 3
     seg = rng.normal(size=(n, steps, d)) + draw(st.sampled_from([0.0, 0.5, 3.0])) * rng.normal(size=(n, 1, d))
+    if d == 1:  # in 1-D unit steps cancel whenever as many go each way: break the tie
+        balanced = np.sign(seg[:, :, 0]).sum(1) == 0
+        seg[balanced, 0] *= -1
     return np.concatenate([start, start + np.cumsum(seg, axis=1)], axis=1)
+
+
+@st.composite
+def any_finite_arrays(draw, shape: tuple[int, ...]) -> np.ndarray:
+    """Arrays of any finite magnitude for fuzzing: an overall scale 1e-300..1e300, and entries that
+    are generic, small integers (ties, zeros, cancelling steps), or of mixed magnitudes."""
+    rng = np.random.default_rng(draw(seeds))
+    kind = draw(st.sampled_from(["normal", "integers", "mixed", "uniform"]))
+    scale = 10.0 ** draw(st.integers(-300, 300))
+    if kind == "normal":
+        a = rng.normal(size=shape)
+    elif kind == "integers":
+        a = rng.integers(-2, 3, size=shape).astype(float)
+    elif kind == "mixed":
+        a = rng.normal(size=shape) * 10.0 ** rng.integers(-30, 30, size=shape)
+    else:
+        a = rng.uniform(-1.0, 1.0, size=shape)
+    with np.errstate(over="ignore"):
+        a = a * scale
+    return np.clip(a, -np.finfo(np.float64).max, np.finfo(np.float64).max)  # overflow: the largest floats

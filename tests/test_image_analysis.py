@@ -97,7 +97,7 @@ def test_unit_ablation_ranks_and_masks_as_a_hand_written_loop():
     assert res["units"] == [[0, 2, 4], [0, 2, 4]]
     # by hand: importance per class and unit from the training tracks, then the top-k units of each
     # test sample's class are set back to the block's input
-    t = otflow.record_tracks(model, analysis.to_float(x_imp), model.stages)[0]
+    t = otflow.record_stage_tracks(model, analysis.to_float(x_imp), model.stages)[0]
     xe = analysis.to_float(x_ev)
     for b in range(len(model.blocks)):
         imp = np.stack([np.abs(t[y_imp == c, b + 1] - t[y_imp == c, b]).mean(0) for c in range(3)])

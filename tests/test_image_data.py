@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import pickle
+import shutil
 import tarfile
 import urllib.error
 from pathlib import Path
@@ -221,3 +222,111 @@ def test_mnist_plain_idx_files_are_read(tmp_path):
     (folder / "t10k-labels-idx1-ubyte").write_bytes(_idx(2049, np.array([5, 9]))[:-1])
     with pytest.raises(DataError, match="truncated"):
         load_dataset("mnist", tmp_path, download=False)
+
+
+# ----- files on disk are checked before use (issue 13)
+
+
+def _fake_mnist(folder: Path, n_train: int = 4, n_test: int = 2) -> dict:
+    rng = np.random.default_rng(3)
+    raw = {
+        "train-images-idx3-ubyte": _idx(2051, rng.integers(0, 256, (n_train, 28, 28))),
+        "train-labels-idx1-ubyte": _idx(2049, rng.integers(0, 10, n_train)),
+        "t10k-images-idx3-ubyte": _idx(2051, rng.integers(0, 256, (n_test, 28, 28))),
+        "t10k-labels-idx1-ubyte": _idx(2049, rng.integers(0, 10, n_test)),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, blob in raw.items():
+        (folder / (name + ".gz")).write_bytes(gzip.compress(blob))
+    return raw
+
+
+def test_truncated_mnist_gz_names_the_file_and_the_fix(tmp_path):
+    _fake_mnist(tmp_path / "mnist")
+    bad = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:-40])
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", tmp_path, download=False)
+    msg = str(info.value)
+    assert str(bad) in msg and "truncated or corrupt" in msg and "delete it" in msg and "by hand" in msg
+    assert "EOFError" in msg or "gzip" in msg
+
+
+def test_mnist_file_of_the_official_size_must_have_the_official_md5(tmp_path):
+    raw = _fake_mnist(tmp_path / "mnist")
+    labels = _idx(2049, np.zeros(10_000, dtype=np.uint8))  # official size (10,008 bytes), wrong content
+    assert len(labels) == D.MNIST_SIZES["t10k-labels-idx1-ubyte"]
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels))
+    (tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(_idx(2051, np.zeros((10_000, 28, 28), dtype=np.uint8)))
+    )
+    with pytest.raises(DataError, match=r"t10k-\w+-idx\d-ubyte.gz: md5 of the decompressed file is .*expected"):
+        load_dataset("mnist", tmp_path, download=False)
+    assert raw  # a hand-made subset of another size is read on its layout alone (the other tests)
+
+
+def test_truncated_real_mnist_file(tmp_path, real_data_dir):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for p in (real_data_dir / "mnist").glob("*.gz"):
+        (folder / p.name).symlink_to(p)
+    bad = folder / "t10k-labels-idx1-ubyte.gz"
+    blob = bad.read_bytes()
+    bad.unlink()
+    bad.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz: unreadable gzip stream.*delete it"):
+        load_dataset("mnist", tmp_path, download=False)
+
+
+def test_truncated_cifar_batch_names_the_file_and_the_fix(tmp_path):
+    _fake_cifar(tmp_path, "cifar10")
+    bad = tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_2"
+    bad.write_bytes(bad.read_bytes()[:-100])
+    with pytest.raises(DataError) as info:
+        load_dataset("cifar10", tmp_path, download=False)
+    msg = str(info.value)
+    assert str(bad) in msg and "not a CIFAR pickle batch" in msg and "delete it" in msg
+    assert "cifar-10-python.tar.gz" in msg  # where to get a good copy
+
+
+def _flip_a_pixel(path: Path) -> None:
+    with open(path, "rb") as f:
+        d = pickle.load(f, encoding="bytes")
+    d[b"data"] = d[b"data"].copy()
+    d[b"data"][0, 0] ^= 0xFF
+    with open(path, "wb") as f:
+        pickle.dump(d, f, protocol=4)
+
+
+def test_corrupt_cifar_pixels_are_caught_by_the_content_hash(tmp_path, monkeypatch):
+    tr_rows, _, te_rows, _ = _fake_cifar(tmp_path, "cifar10")
+    train_hash = hashlib.sha256(tr_rows.tobytes()).hexdigest()
+    monkeypatch.setitem(D.CIFAR_CONTENT_SHA256, ("cifar10", "train", len(tr_rows)), train_hash)
+    assert len(load_dataset("cifar10", tmp_path, download=False).x_train) == len(tr_rows)
+    _flip_a_pixel(tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_1")
+    with pytest.raises(DataError, match=r"train images of cifar10 \(data_batch_1, .*\) hash to .*delete it"):
+        load_dataset("cifar10", tmp_path, download=False)
+
+
+def test_cifar_files_with_the_official_md5_are_trusted_and_hashed_once(tmp_path, monkeypatch):
+    _fake_cifar(tmp_path, "cifar10")
+    folder = tmp_path / "cifar10" / "cifar-10-batches-py"
+    for p in folder.iterdir():
+        monkeypatch.setitem(D.CIFAR_FILE_MD5["cifar10"], p.name, hashlib.md5(p.read_bytes()).hexdigest())
+    monkeypatch.setitem(D.CIFAR_CONTENT_SHA256, ("cifar10", "train", 25), "0" * 64)  # never consulted
+    load_dataset("cifar10", tmp_path, download=False)
+    n_hashes = len(D._HASHES)
+    load_dataset("cifar10", tmp_path, download=False)
+    assert len(D._HASHES) == n_hashes  # the second load hashes nothing
+
+
+def test_corrupt_real_cifar_test_batch(tmp_path, real_data_dir):
+    folder = tmp_path / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for p in (real_data_dir / "cifar10" / "cifar-10-batches-py").iterdir():
+        if p.name != "test_batch":
+            (folder / p.name).symlink_to(p)
+    shutil.copy(real_data_dir / "cifar10" / "cifar-10-batches-py" / "test_batch", folder / "test_batch")
+    _flip_a_pixel(folder / "test_batch")
+    with pytest.raises(DataError, match=r"the 1,000 test images of cifar10 \(test_batch\) hash to"):
+        load_dataset("cifar10", tmp_path, download=False)

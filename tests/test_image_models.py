@@ -25,8 +25,7 @@ def test_record_tracks_gives_table1_dimensions(key, arch):
     n_classes = 100 if dataset == "cifar100" else 10
     model = build_model(dataset, arch, k, n_classes=n_classes)
     x = torch.rand(3, 1, 28, 28) if dataset == "mnist" else torch.rand(3, 3, 32, 32)
-    tracks = otflow.record_tracks(model, x, model.stages)
-    tracks = tracks if isinstance(tracks, list) else [tracks]
+    tracks = otflow.record_stage_tracks(model, x, model.stages)
     assert [t.shape for t in tracks] == [(3, p, d) for p, d in TABLE1[key]]
     assert model(x).shape == (3, n_classes)
     # x^0 of the first stage is the output of the lifting map G0 (SPEC §5, §8.10)

@@ -161,7 +161,7 @@ def test_stage_metrics_match_track_report(real_data_dir):
     (st,) = analysis.stage_metrics(model, x, chunk=16)
     # the same chunks as stage_metrics, so that the float32 forward passes are identical
     tracks = np.concatenate(
-        [otflow.record_tracks(model, analysis.to_float(x[s : s + 16]), model.stages)[0] for s in range(0, 50, 16)]
+        [otflow.record_stage_tracks(model, analysis.to_float(x[s : s + 16]), model.stages)[0] for s in range(0, 50, 16)]
     )
     rep = otflow.track_report(tracks, eps=0.0)
     keys = ("lss", "lsr", "transport_energy", "displacement_sq", "w2_squared", "energy_ratio", "ots", "ot_cost_gap")
@@ -317,7 +317,7 @@ def test_streamed_shuffled_null_equals_the_whole_array(arch):
     model = build_model("mnist", arch, 1, n_classes=10, width=24).eval()
     x = _toy_images(70)
     (st,) = analysis.stage_metrics(model, x, chunk=16, lss_eps=0.0, null_seed=5)
-    tracks = otflow.record_tracks(model, analysis.to_float(x), model.stages, batch_size=70)[0]
+    tracks = otflow.record_stage_tracks(model, analysis.to_float(x), model.stages, batch_size=70)[0]
     sh = otflow.shuffled_displacements(tracks, rng=5)  # stage index 0: rng = null_seed + 0
     rep = otflow.track_report(sh, eps=0.0)
     for key in ("lss", "lsr", "ots", "ot_cost_gap", "w2_squared", "energy_ratio"):
@@ -333,7 +333,7 @@ def test_recalibrated_bn_normalises_an_untrained_net():
     torch.manual_seed(0)
     model = build_model("mnist", "plain", 1, n_classes=10)
     x = _toy_images(300)
-    before = otflow.segment_lengths(otflow.record_tracks(model, analysis.to_float(x), model.stages)[0]).mean(0)
+    before = otflow.segment_lengths(otflow.record_stage_tracks(model, analysis.to_float(x), model.stages)[0]).mean(0)
     assert analysis.recalibrate_bn(model, x, batch=100) == 10  # 2 per block, 5 blocks, no head BN
     with torch.no_grad():
         h = model.lift(model.normalise(analysis.to_float(x)).flatten(1))
@@ -342,7 +342,7 @@ def test_recalibrated_bn_normalises_an_untrained_net():
     batches = [h[s : s + 100].var(0, unbiased=True) for s in range(0, 300, 100)]
     np.testing.assert_allclose(bn.running_var, torch.stack(batches).mean(0), rtol=1e-4, atol=1e-6)
     assert bn.momentum == 0.1 and model.training  # momentum and mode (train, as built) restored
-    after = otflow.segment_lengths(otflow.record_tracks(model, analysis.to_float(x), model.stages)[0]).mean(0)
+    after = otflow.segment_lengths(otflow.record_stage_tracks(model, analysis.to_float(x), model.stages)[0]).mean(0)
     assert before[-1] < 0.1 * before[0]  # collapse with initial statistics
     assert after.min() > 0.5 * after.max()  # every block moves its input about as far
     assert analysis.recalibrate_bn(build_model("mnist", "plain", 1, n_classes=10, bn=False), x) == 0

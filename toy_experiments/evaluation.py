@@ -29,13 +29,11 @@ __all__ = ["evaluate_tracks", "theorem1_share", "lifted_weights", "energy_bound_
 
 
 def w2_squared_simplex(x, y) -> float:
-    """Exact ``W2²`` between two uniform samples, by :func:`otflow.w2_squared` with explicit uniform
-    weights, which routes to POT's exact network simplex (``ot.emd2``): the same value as the
-    assignment problem, and several times faster in 2-D (where only the value is needed, not the
+    """Exact ``W2²`` between two uniform samples, by :func:`otflow.w2_squared` with
+    ``method="emd"``, POT's exact network simplex (``ot.emd2``): the same value as the assignment
+    problem, and several times faster in 2-D (where only the value is needed, not the
     permutation)."""
-    a = np.full(len(x), 1.0 / len(x))
-    b = np.full(len(y), 1.0 / len(y))
-    return otflow.w2_squared(x, y, a, b)
+    return otflow.w2_squared(x, y, method="emd")
 
 
 def theorem1_share(tracks: np.ndarray, tx: np.ndarray, pairs: np.ndarray, *, rtol: float = 1e-9) -> float:

@@ -37,6 +37,14 @@ def test_without_ot():
     np.testing.assert_allclose(rep.lss, otflow.line_shape_score(t).mean())
 
 
+def test_energy_ratio_is_none_not_inf_when_w2_vanishes_but_the_tracks_move():
+    # two points that swap places: x^L is a permutation of x^0, so W2² = 0 while the energy is not
+    t = np.array([[[0.0], [0.2], [1.0]], [[1.0], [0.7], [0.0]]])
+    rep = otflow.track_report(t)
+    assert rep.w2_squared == 0.0 and rep.transport_energy > 0 and rep.energy_ratio is None
+    assert rep.ots == 0.0
+
+
 def test_bad_tracks():
     with pytest.raises(ValueError, match="tracks"):
         otflow.track_report(np.zeros((2, 1, 3)))

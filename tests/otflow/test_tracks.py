@@ -72,7 +72,7 @@ def test_matches_a_hand_written_forward_loop(residual):
     assert isinstance(one, np.ndarray) and one.shape == (37, 4, 8)
     np.testing.assert_array_equal(one, expected1)
     expected1, expected2 = hand_tracks(model, x, batch_size=16)
-    both = otflow.record_tracks(model, x.numpy(), [model.stage1, model.stage2], batch_size=16)
+    both = otflow.record_stage_tracks(model, x.numpy(), [model.stage1, model.stage2], batch_size=16)
     assert isinstance(both, list) and [t.shape for t in both] == [(37, 4, 8), (37, 3, 4)]
     np.testing.assert_array_equal(both[0], expected1)
     np.testing.assert_array_equal(both[1], expected2)
@@ -146,14 +146,58 @@ def test_a_stage_that_changes_dimension_is_an_error():
 
 @pytest.mark.parametrize(
     "blocks, match",
-    [([], "at least one block"), ([[]], "non-empty"), ("mixed", "mixes")],
+    [
+        ("empty", "^blocks: expected at least one block"),
+        ("empty stage", r"^blocks\[0\]: is a sequence.*use record_stage_tracks"),
+        ("mixed", r"^blocks\[1\]: is a sequence"),
+        ("stages", r"^blocks\[0\]: is a sequence.*use record_stage_tracks"),
+        ("module", "^blocks: .*got a single module"),
+        ("ints", r"^blocks\[0\]: expected a torch module, got int"),
+    ],
 )
 def test_bad_blocks(blocks, match):
     model = TinyResNet()
-    if blocks == "mixed":
-        blocks = [model.stage1[0], [model.stage1[1]]]
+    blocks = {
+        "mixed": [model.stage1[0], [model.stage1[1]]],
+        "stages": [model.stage1, model.stage2],
+        "module": model.stage1[0],
+        "ints": [1, 2],
+        "empty": [],
+        "empty stage": [[]],
+    }[blocks]
     with pytest.raises(ValueError, match=match):
         otflow.record_tracks(model, torch.randn(4, 5), blocks)
+
+
+@pytest.mark.parametrize(
+    "stages, match",
+    [
+        ("empty", "^stages: expected at least one stage"),
+        ("empty stage", r"^stages\[0\]: expected at least one block"),
+        ("flat", "^stages: holds modules, not sequences"),
+        ("nested", r"^stages\[0\]\[0\]: is a sequence"),
+    ],
+)
+def test_bad_stages(stages, match):
+    model = TinyResNet()
+    stages = {"flat": list(model.stage1), "nested": [[model.stage1]], "empty": [], "empty stage": [[]]}[stages]
+    with pytest.raises(ValueError, match=match):
+        otflow.record_stage_tracks(model, torch.randn(4, 5), stages)
+
+
+def test_return_types_do_not_depend_on_the_input():
+    """record_tracks always gives one (N, L+1, D) array; record_stage_tracks always a list, also for K = 1."""
+    torch.manual_seed(0)
+    model = TinyResNet().eval()
+    x = torch.randn(6, 5)
+    for blocks in (model.stage1, list(model.stage1), tuple(model.stage1), nn.Sequential(*model.stage1)):
+        t = otflow.record_tracks(model, x, blocks)
+        assert isinstance(t, np.ndarray) and t.shape == (6, 4, 8)
+    one = otflow.record_stage_tracks(model, x, [model.stage1])
+    assert isinstance(one, list) and len(one) == 1
+    np.testing.assert_array_equal(one[0], otflow.record_tracks(model, x, model.stage1))
+    two = otflow.record_stage_tracks(model, x, (model.stage1, model.stage2))
+    assert isinstance(two, list) and [t.shape for t in two] == [(6, 4, 8), (6, 3, 4)]
 
 
 def test_bad_x_and_batch_size():
@@ -173,3 +217,21 @@ def test_tracks_feed_the_metrics():
     rep = otflow.track_report(t)
     assert rep.n == 64 and rep.n_blocks == 3 and rep.dim == 8
     assert rep.lss >= 1 and rep.energy_ratio >= 1 - 1e-9 and 0 <= rep.ots <= 1
+
+
+def test_row_i_of_every_layer_comes_from_input_i():
+    """SPEC (4), mass conservation: the empirical law of every layer is the push-forward of the input
+    law, each sample keeping its weight 1/N. Row i of every point of the tracks is the image of input
+    i, so permuting the inputs permutes every layer's rows alike and no row is lost or duplicated."""
+    torch.manual_seed(0)
+    model = TinyResNet().eval()
+    x = torch.randn(12, 5)
+    perm = torch.from_numpy(np.random.default_rng(0).permutation(12))
+    for tracks, permuted in zip(
+        otflow.record_stage_tracks(model, x, [model.stage1, model.stage2], batch_size=12),
+        otflow.record_stage_tracks(model, x[perm], [model.stage1, model.stage2], batch_size=12),
+    ):
+        assert tracks.shape[0] == 12
+        np.testing.assert_allclose(permuted, tracks[perm.numpy()], rtol=1e-5, atol=1e-6)
+    single = np.stack([otflow.record_tracks(model, x[i : i + 1], model.stage1)[0] for i in range(12)])
+    np.testing.assert_allclose(single, otflow.record_tracks(model, x, model.stage1), rtol=1e-5, atol=1e-6)

@@ -77,11 +77,34 @@ def test_weighted_w2_squared_matches_pot(seed, n, m, d):
     x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) + 1
     a, b = rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(m))
     expected = ot.emd2(a, b, cdist(x, y, "sqeuclidean"))
-    np.testing.assert_allclose(otflow.w2_squared(x, y, a, b), expected, rtol=1e-9, atol=1e-12)
-    # uniform weights given explicitly agree with the assignment path when sizes are equal
-    if n == m:
-        u = np.full(n, 1 / n)
-        np.testing.assert_allclose(otflow.w2_squared(x, y, u, u), otflow.w2_squared(x, y), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(otflow.w2_squared(x, y, a, b, method="emd"), expected, rtol=1e-9, atol=1e-12)
+
+
+@given(seeds, st.integers(1, 30), st.integers(1, 5), st.sampled_from([1e-3, 1.0, 1e3]))
+def test_both_w2_methods_agree_with_each_other_and_with_pot(seed, n, d, scale):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, d)) * scale, (rng.normal(size=(n, d)) + 0.5) * scale
+    expected = ot.emd2(np.full(n, 1 / n), np.full(n, 1 / n), cdist(x, y, "sqeuclidean"))
+    by_assignment = otflow.w2_squared(x, y)
+    by_emd = otflow.w2_squared(x, y, method="emd")
+    np.testing.assert_allclose(by_assignment, expected, rtol=1e-9, atol=1e-12 * scale**2)
+    np.testing.assert_allclose(by_emd, expected, rtol=1e-9, atol=1e-12 * scale**2)
+    u = np.full(n, 1 / n)  # explicit uniform weights are the default of "emd"
+    np.testing.assert_allclose(otflow.w2_squared(x, y, u, u, method="emd"), by_emd, rtol=1e-12, atol=0)
+
+
+def test_w2_method_is_explicit_and_weights_need_emd():
+    x, y = np.zeros((2, 1)), np.ones((2, 1))
+    u = np.full(2, 0.5)
+    with pytest.raises(ValueError, match="^a: weights need method='emd'"):
+        otflow.w2_squared(x, y, u)
+    with pytest.raises(ValueError, match="^b: weights need method='emd'"):
+        otflow.w2_squared(x, y, None, u)
+    with pytest.raises(ValueError, match="as many points on each side.*method='emd'"):
+        otflow.w2_squared(x, np.ones((3, 1)))
+    with pytest.raises(ValueError, match="^method: expected one of"):
+        otflow.w2_squared(x, y, method="sinkhorn")
+    np.testing.assert_allclose(otflow.w2_squared(x, np.ones((3, 1)), method="emd"), 1.0, rtol=1e-12)
 
 
 def test_assignment_cost_of_a_pairing():
@@ -129,12 +152,12 @@ def test_bad_input_raises_value_error(x, y, match):
 )
 def test_bad_weights_raise(a, b, match):
     with pytest.raises(ValueError, match=match):
-        otflow.w2_squared(np.zeros((2, 1)), np.ones((3, 1)), a, b)
+        otflow.w2_squared(np.zeros((2, 1)), np.ones((3, 1)), a, b, method="emd")
 
 
 def test_dimension_mismatch_in_w2_squared():
     with pytest.raises(ValueError, match="dimension"):
-        otflow.w2_squared(np.zeros((2, 1)), np.ones((3, 2)))
+        otflow.w2_squared(np.zeros((2, 1)), np.ones((3, 2)), method="emd")
 
 
 @pytest.mark.slow
@@ -153,3 +176,16 @@ def test_large_planted_problem_in_64d():
     np.testing.assert_array_equal(sigma, expected)
     r = otflow.ot_score(x, y[sigma])
     assert r.score == 1.0
+
+
+@given(seeds, st.integers(1, 6), st.floats(0.1, 10.0))
+def test_w2_squared_is_unrooted_and_the_cost_is_not_halved(seed, d, length):
+    """SPEC (8), §8.1: translating a cloud by c costs exactly ‖c‖² (not ‖c‖, not ‖c‖²/2), for the
+    empirical and the Gaussian W2² alike."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(7, d))
+    c = rng.normal(size=d)
+    c *= length / np.linalg.norm(c)
+    np.testing.assert_allclose(otflow.w2_squared(x, x + c), length**2, rtol=1e-9)
+    np.testing.assert_allclose(otflow.w2_squared(x, x + c, method="emd"), length**2, rtol=1e-9)
+    np.testing.assert_allclose(otflow.gaussian_w2_squared(np.zeros(d), np.eye(d), c, np.eye(d)), length**2, rtol=1e-9)

@@ -81,11 +81,18 @@ def test_lss_zero_length_segment_raises_and_eps_drops_it():
         otflow.line_shape_score(np.zeros((1, 3, 2)), eps=0.1)
 
 
-def test_lss_of_a_track_that_cancels_is_infinite_and_lsr_of_a_closed_track_raises():
+def test_lss_of_a_track_that_cancels_and_lsr_of_a_closed_track_raise():
+    """Neither has a finite value, so neither returns inf: both raise (issue 13: never a silent inf)."""
     t = np.array([[[0.0], [1.0], [0.0]]])
-    assert otflow.line_shape_score(t)[0] == np.inf
+    with pytest.raises(ValueError, match="LSS is undefined.*sample 0: its unit steps cancel exactly"):
+        otflow.line_shape_score(t)
     with pytest.raises(ValueError, match="end point equals the start point"):
         otflow.line_shape_ratio(t)
+    # unequal steps that cancel as unit steps: a finite LSR, no finite LSS
+    t = np.array([[[0.0, 0.0], [2.0, 0.0], [2.0, 3.0], [1.0, 3.0], [1.0, 2.0]]])
+    np.testing.assert_allclose(otflow.line_shape_ratio(t), 7 / np.sqrt(5), rtol=1e-12)
+    with pytest.raises(ValueError, match="unit steps cancel"):
+        otflow.line_shape_score(t)
 
 
 @given(tracks())
@@ -168,14 +175,34 @@ def test_track_distance_brute_force_and_shapes():
     a, b = rng.normal(size=(5, 4, 3)), rng.normal(size=(5, 4, 3))
     expected = np.array([min(np.linalg.norm(a[n, l] - b[n, l]) for l in range(4)) for n in range(5)])
     np.testing.assert_allclose(otflow.track_distance(a, b), expected, rtol=1e-12)
-    assert isinstance(otflow.track_distance(a[0], b[0]), float)
-    assert otflow.track_distance(a[0], a[0]) == 0.0
     with pytest.raises(ValueError, match="same shape"):
         otflow.track_distance(a, b[:, :3])
+    with pytest.raises(ValueError, match="same shape"):
+        otflow.track_distance(a[0], b)
+
+
+def test_track_distance_and_theorem1_bound_always_return_an_array_of_the_batch_shape():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(5, 4, 3)), rng.normal(size=(5, 4, 3))
+    single = otflow.track_distance(a[0], b[0])
+    assert isinstance(single, np.ndarray) and single.shape == () and single.dtype == np.float64
+    np.testing.assert_array_equal(single, otflow.track_distance(a, b)[0])
+    batch = otflow.track_distance(a, b)
+    assert isinstance(batch, np.ndarray) and batch.shape == (5,)
+    assert otflow.track_distance(a[:1], b[:1]).shape == (1,)
+    x = rng.normal(size=(4, 3, 2))
+    one = otflow.theorem1_bound(x[0, 0], x[1, 0], x[2, 0], x[3, 0])
+    assert isinstance(one, np.ndarray) and one.shape == ()
+    many = otflow.theorem1_bound(*x)
+    assert isinstance(many, np.ndarray) and many.shape == (3,)
+    np.testing.assert_array_equal(one, many[0])
+    with pytest.raises(ValueError, match="point"):
+        otflow.theorem1_bound(*rng.normal(size=(4, 2, 3, 2)))
 
 
 def test_theorem1_bound_degenerate_pair_is_zero():
     assert otflow.theorem1_bound([1.0, 2.0], [1.0, 2.0], [0.0, 0.0], [0.0, 0.0]) == 0.0
+    assert otflow.theorem1_bound([1.0, 2.0], [1.0, 5.0], [0.0, 0.0], [0.0, 0.0]) == 0.0
 
 
 # ---------------------------------------------------------------- OTS
@@ -282,3 +309,85 @@ def test_chunked_processing_matches_unchunked(monkeypatch):
     np.testing.assert_allclose(m.line_shape_score(t), full[0], rtol=1e-14)
     np.testing.assert_allclose(m.line_shape_ratio(t), full[1], rtol=1e-14)
     np.testing.assert_allclose(m.transport_energy(t), full[2], rtol=1e-12)
+
+
+# ---------------------------------------------------------------- any magnitude (issue 13)
+
+scales = st.builds(lambda k, f: f * 10.0**k, st.integers(-300, 300), st.sampled_from([1.0, 0.3, 7.0]))
+
+
+@given(tracks(), scales)
+def test_scale_invariant_metrics_are_exact_at_any_magnitude(t, s):
+    """LSR, LSS and segment proportions of s·t equal those of t, for s from 1e-300 to 1e300."""
+    moved = t * s
+    np.testing.assert_allclose(otflow.line_shape_ratio(moved), otflow.line_shape_ratio(t), rtol=1e-12)
+    np.testing.assert_allclose(otflow.line_shape_score(moved), otflow.line_shape_score(t), rtol=1e-12)
+    np.testing.assert_allclose(otflow.segment_proportions(moved), otflow.segment_proportions(t), rtol=1e-12)
+    np.testing.assert_allclose(
+        otflow.line_shape_score(moved, eps=1e-12 * s), otflow.line_shape_score(t, eps=1e-12), rtol=1e-12
+    )
+
+
+@given(planted_assignments(max_n=20), st.integers(-300, 300))
+def test_optimal_pairing_and_ots_are_found_at_any_magnitude(case, k):
+    s = 10.0**k
+    np.testing.assert_array_equal(otflow.optimal_assignment(case.x * s, case.y * s), case.sigma)
+    if abs(k) <= 150:  # the costs themselves fit in float64
+        r = otflow.ot_score(case.x * s, case.y[case.sigma] * s)
+        assert r.score == 1.0
+        np.testing.assert_allclose(r.cost_optimal, otflow.w2_squared(case.x, case.y) * s * s, rtol=1e-9)
+    else:
+        with pytest.raises(ValueError, match="overflows float64") if k > 0 else _no_error():
+            otflow.ot_score(case.x * s, case.y * s)
+
+
+class _no_error:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@given(cloud_pairs(min_n=2, max_n=12), st.integers(-100, 100))
+def test_quadratic_quantities_scale_by_s_squared_and_overflow_raises(case, k):
+    """W2², pairwise costs, assignment cost and energy of s·x are s² times those of x (s = 2^k, exact
+    up to rounding); at 1e200 they do not fit in float64 and raise ValueError instead of inf."""
+    s = 2.0**k
+    x, y = case.x, case.y
+    t = otflow.geodesic_tracks(x, y, 3)
+    for f, args in (
+        (otflow.w2_squared, (x, y)),
+        (lambda a, b: otflow.w2_squared(a, b, method="emd"), (x, y)),
+        (otflow.pairwise_sq_dists, (x, y)),
+        (otflow.assignment_cost, (x, y)),
+        (otflow.transport_energy, (t,)),
+    ):
+        np.testing.assert_allclose(f(*(a * s for a in args)), f(*args) * s * s, rtol=1e-12)
+        if np.any(f(*args) > 0):
+            with pytest.raises(ValueError, match="overflows float64"):
+                f(*(a * 1e200 for a in args))
+
+
+@given(tracks(), st.integers(-300, 300))
+def test_distances_are_finite_at_any_magnitude_or_raise(t, k):
+    s = 10.0**k
+    other = t[::-1] + 1.0
+    d = otflow.track_distance(t * s, other * s)
+    np.testing.assert_allclose(d, otflow.track_distance(t, other) * s, rtol=1e-12)
+    x, x2, y, y2 = t[:, 0], other[:, 0], t[:, -1], other[:, -1]
+    b = otflow.theorem1_bound(x * s, x2 * s, y * s, y2 * s)
+    np.testing.assert_allclose(b, otflow.theorem1_bound(x, x2, y, y2) * s, rtol=1e-12)
+    with pytest.raises(ValueError, match="overflows float64"):
+        otflow.track_distance(np.full((1, 2, 1), -1.7e308), np.full((1, 2, 1), 1.7e308))
+
+
+def test_lsr_lss_clamp_rounding_below_one_and_raise_beyond_it():
+    from otflow.metrics import _at_least_one
+
+    np.testing.assert_array_equal(_at_least_one(np.array([1.0 - 1e-13, 1.5]), "LSR"), [1.0, 1.5])
+    with pytest.raises(RuntimeError, match=r"LSS = 0\.99.* < 1 beyond rounding"):
+        _at_least_one(np.array([0.999, 1.5]), "LSS")
+    # straight tracks: never below 1, whatever the rounding
+    t = straight_tracks(np.random.default_rng(3), 200, 5, 3)
+    assert otflow.line_shape_ratio(t).min() >= 1.0 and otflow.line_shape_score(t).min() >= 1.0

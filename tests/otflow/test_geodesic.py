@@ -45,3 +45,22 @@ def test_bad_arguments():
         otflow.geodesic_tracks(x, x, 2, sigma=[0, 0, 1])
     with pytest.raises(ValueError, match="square"):
         otflow.displacement_interpolation(x, np.zeros((4, 2)), 0.5)
+
+
+@given(cloud_pairs(min_n=1, max_n=15), st.integers(1, 8))
+def test_geodesic_moves_at_constant_velocity(case, steps):
+    """SPEC (9)-(10): x_t = (1−t)x + tT(x) moves at the constant velocity T(x) − x, so every step of
+    geodesic_tracks is (T(x) − x)/L and its energy is W2²."""
+    x, y = case.x, case.y
+    sigma = otflow.optimal_assignment(x, y)
+    t = otflow.geodesic_tracks(x, y, steps)
+    velocity = (y[sigma] - x) / steps
+    scale = max(1.0, float(np.abs(x).max()), float(np.abs(y).max()))
+    np.testing.assert_allclose(
+        np.diff(t, axis=1),
+        np.broadcast_to(velocity[:, None], (len(x), steps, x.shape[1])),
+        rtol=1e-9,
+        atol=1e-12 * scale,
+    )
+    w2 = otflow.w2_squared(x, y)
+    np.testing.assert_allclose(otflow.transport_energy(t), w2, rtol=1e-9, atol=1e-12 * scale**2)

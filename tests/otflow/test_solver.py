@@ -250,3 +250,20 @@ def test_torch_thread_count_is_left_as_it_was():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(old)
+
+
+def test_trace_records_the_solver_steps_into_the_given_list():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(600, 2)), rng.normal(size=(600, 2)) + 0.3
+    trace = []
+    res = otflow.solve_assignment(x, y, trace=trace)
+    assert {"sap", "first", "round"} <= {t["step"] for t in trace}
+    top = [t for t in trace if t["n"] == 600]
+    rounds = [t for t in top if t["step"] == "round"]
+    assert rounds and rounds[-1]["checked"] == 0  # the last round finds nothing left to check
+    assert len(rounds) >= res.rounds + 1  # one record per certification pass, one more than re-solves
+    assert all(t["sap_status"] >= 0 for t in trace if t["step"] == "sap")
+    # tracing changes nothing, and without a trace nothing is kept between calls
+    np.testing.assert_array_equal(otflow.solve_assignment(x, y).sigma, res.sigma)
+    with pytest.raises(ValueError, match="trace: expected a list"):
+        otflow.solve_assignment(x[:3], y[:3], trace=print)

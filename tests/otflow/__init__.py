@@ -1,0 +1,1 @@
+"""Tests of the otflow library, mirroring otflow/ (one file per module)."""
