@@ -56,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toy_experiments.nets import INITS
 from toy_experiments.problems import TASKS
 
 __all__ = ["Config", "run", "main", "run_id", "planned_runs"]
@@ -71,7 +72,7 @@ class Config:
     n_blocks: int = 8
     width: int = 32
     bias: bool = True
-    init: str = "torch"
+    init: str = "looks-linear"
     steps: int = 600
     batch: int = 64
     lr: float = 3e-3
@@ -123,8 +124,12 @@ class Config:
             raise ValueError(f"fit_w2_fraction: expected a number in (0, 1], got {self.fit_w2_fraction}")
         if not (0 < self.fit_accuracy <= 1):
             raise ValueError(f"fit_accuracy: expected a number in (0, 1], got {self.fit_accuracy}")
-        if self.init not in ("torch", "he"):
-            raise ValueError(f"init: expected 'torch' or 'he', got {self.init!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init: expected one of {', '.join(INITS)}, got {self.init!r}")
+        if "looks-linear" in INITS[self.init]:
+            odd = [w for w in (self.width, *self.sweep_widths) if w % 2 or w < 4]
+            if odd:
+                raise ValueError(f"width: init {self.init} needs even widths ≥ 4 (2·dim), got {odd}")
         if self.sweep_task not in TASKS:
             raise ValueError(f"sweep_task: expected one of {','.join(TASKS)}, got {self.sweep_task!r}")
         if bool(self.sweep_depths) != bool(self.sweep_widths):

@@ -15,7 +15,7 @@ import otflow
 from toy_experiments import gaussians
 from toy_experiments.evaluation import energy_bound_fields, evaluate_tracks, lifted_weights
 from toy_experiments.gaussians import Config, main, planned_runs, run
-from toy_experiments.nets import BatchedNets
+from toy_experiments.nets import INITS, BatchedNets
 from toy_experiments.problems import TASKS, ground_truth, make_problem
 from toy_experiments.summary import verdicts
 
@@ -246,15 +246,49 @@ def test_batched_forward_matches_record_tracks_of_the_exported_model(bias):
         model = net.export(k)
         tr = otflow.record_tracks(model, x.numpy().astype(np.float64), blocks=list(model))
         np.testing.assert_allclose(batched[k], tr, rtol=1e-5, atol=1e-6)
-    # residual and plain models of the same seed start from the same weights
-    np.testing.assert_array_equal(net.W1[0].detach(), net.W1[1].detach())
     assert not torch.equal(net.W1[0], net.W1[2])
+
+
+def test_inits_start_each_kind_where_documented():
+    x = torch.randn(40, 2, generator=torch.Generator().manual_seed(3))
+    kinds, seeds = [True, False, True, False], [0, 0, 4, 4]
+    nets = {init: BatchedNets(kinds, seeds, n_blocks=3, width=8, init=init) for init in INITS}
+    old = nets["torch-default"]
+    # torch-default: both kinds of the same seed share PyTorch's nn.Linear draws (the old behaviour)
+    np.testing.assert_array_equal(old.W1[0].detach(), old.W1[1].detach())
+    w2_max, bound = float(old.W2.detach().abs().max()), 1 / math.sqrt(8)
+    assert 0.8 * bound < w2_max <= bound
+    # every init keeps the residual draws of torch-default except "he"; looks-linear plain blocks are the identity
+    for init in ("looks-linear", "he-plain"):
+        np.testing.assert_array_equal(nets[init].W1[0].detach(), old.W1[0].detach())
+    with torch.no_grad():
+        out = nets["looks-linear"](x[None].expand(4, -1, -1))
+    np.testing.assert_allclose(out[1].numpy(), x.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[3].numpy(), x.numpy(), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(out[0], x, atol=1e-3)  # residual: near, not at, the identity
+    # one plain block of the default width, over 20 seeds: he-plain keeps E‖x‖² (= 2), torch-default shrinks it
+    big = torch.randn(4000, 2, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        he, td = (
+            float(
+                BatchedNets([False] * 20, range(20), n_blocks=1, width=32, init=i)(big[None].expand(20, -1, -1))
+                .pow(2)
+                .sum(2)
+                .mean()
+            )
+            for i in ("he-plain", "torch-default")
+        )
+    assert 1.0 < he < 4.0 and td < 0.4, (he, td)  # measured: 1.72 and 0.18
+    with pytest.raises(ValueError, match="even width"):
+        BatchedNets([False], [0], width=7, init="looks-linear")
+    with pytest.raises(ValueError, match="init"):
+        BatchedNets([False], [0], init="xavier")
 
 
 @pytest.mark.parametrize("residual", [True, False])
 def test_energy_bounds_hold_bias_free_and_lifted(residual):
     for bias in (False, True):
-        net = BatchedNets([residual], [3], n_blocks=5, width=7, bias=bias)
+        net = BatchedNets([residual], [3], n_blocks=5, width=7, bias=bias, init="he")  # random weights, odd width
         model = net.export(0)
         x = np.random.default_rng(0).normal(size=(300, 2))
         tr = otflow.record_tracks(model, x, blocks=list(model))
