@@ -421,7 +421,7 @@ def run(cfg: Config, out, *, resume: bool = False, progress: bool = True, stop=N
 
 def _write_summary(cfg: Config, out: Path, records: list[dict], seconds: float, timings: list[dict]) -> None:
     from otflow.runs import write_json, write_text
-    from toy_experiments.summary import format_table, summarise, verdicts
+    from toy_experiments.summary import format_table, summarise, verdict_results, verdicts
 
     write_json(out / "metrics.json", records)
     scalar_keys = []
@@ -440,7 +440,14 @@ def _write_summary(cfg: Config, out: Path, records: list[dict], seconds: float, 
     lines = verdicts(grid)
     table = format_table(rows, cfg.fit_rules())
     write_json(
-        out / "summary.json", {"rows": rows, "verdicts": lines, "train_eval_seconds": seconds, "group_timings": timings}
+        out / "summary.json",
+        {
+            "rows": rows,
+            "verdicts": lines,
+            "verdict_counts": [dataclasses.asdict(v) for v in verdict_results(grid)],
+            "train_eval_seconds": seconds,
+            "group_timings": timings,
+        },
     )
     write_text(out / "table.txt", table + "\n\nVerdicts (default grid):\n" + "\n".join(lines) + "\n")
 

@@ -17,7 +17,6 @@ from toy_experiments.evaluation import energy_bound_fields, evaluate_tracks, lif
 from toy_experiments.gaussians import Config, main, planned_runs, run
 from toy_experiments.nets import INITS, BatchedNets
 from toy_experiments.problems import TASKS, ground_truth, make_problem
-from toy_experiments.summary import verdicts
 
 SMOKE = dict(figures=False)
 
@@ -319,37 +318,6 @@ def test_energy_bounds_hold_bias_free_and_lifted(residual):
 
 
 # ----- summary and verdicts -------------------------------------------------------------------------------
-
-
-def _rec(net, seed, fit, lss, ots, ratio, lam=0.0):
-    return dict(
-        task="gaussian",
-        n_blocks=4,
-        width=8,
-        lam=lam,
-        seed=seed,
-        net=net,
-        fit=fit,
-        lss=lss,
-        ots=ots,
-        energy_ratio=ratio,
-        kind="grid",
-    )
-
-
-def test_verdicts_report_what_was_measured_and_skip_pairs_that_do_not_fit():
-    recs = [
-        _rec("residual", 0, True, 1.1, 0.9, 1.05),
-        _rec("plain", 0, True, 2.0, 0.1, 1.8),
-        _rec("residual", 1, True, 1.2, 0.8, 1.10),
-        _rec("plain", 1, False, 1.0, 1.0, 1.0),  # plain collapsed
-    ]
-    lines = verdicts(recs)
-    assert lines[0].startswith("residual LSS below plain: HOLDS: true in 1/1") and "1 pair(s) excluded" in lines[0]
-    flipped = [dict(r, lss=3.0) if r["net"] == "residual" else r for r in recs]
-    assert "DOES NOT HOLD: true in 0/1" in verdicts(flipped)[0]
-    none_fit = [dict(r, fit=False) for r in recs]
-    assert all("NOT TESTED" in line for line in verdicts(none_fit))
 
 
 # ----- command line ---------------------------------------------------------------------------------------
