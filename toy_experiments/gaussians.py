@@ -30,9 +30,9 @@ and outputs for the figures), ``truth/`` (held-out points and the exact OT map),
 ``metrics.csv``, ``summary.json``, ``table.txt`` and ``figures/`` (drawn from the saved files by
 ``toy_experiments.plots``).
 
-"Fit" (config ``fit_w2_fraction``, ``fit_accuracy``): on held-out points, with ``F`` the sampling
+"Fit" (config ``fit_w2sq_fraction``, ``fit_accuracy``): on held-out points, with ``F`` the sampling
 floor ``W2²`` between two independent target samples of the same size, a transport net fits when
-``W2²(outputs, target) − F ≤ fit_w2_fraction · (W2²(inputs, target) − F)``, i.e. it closes at least
+``W2²(outputs, target) − F ≤ fit_w2sq_fraction · (W2²(inputs, target) − F)``, i.e. it closes at least
 90 % (default) of the gap that sampling noise allows to close; a classifier fits when its held-out
 accuracy is ``≥ fit_accuracy``. OTS is always printed beside the
 fit and the distance to the exact OT map, and the verdicts compare nets only on same-seed pairs where
@@ -81,7 +81,7 @@ class Config:
     n_plot: int = 48
     truth_oversample: int = 8
     eval_seed: int = 10_000
-    fit_w2_fraction: float = 0.1
+    fit_w2sq_fraction: float = 0.1
     fit_accuracy: float = 0.9
     sweep_task: str = "gaussian"
     sweep_depths: tuple[int, ...] = ()
@@ -120,8 +120,8 @@ class Config:
             raise ValueError(f"n_plot: expected at most n_eval = {self.n_eval}, got {self.n_plot}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr: expected a positive learning rate, got {self.lr}")
-        if not (0 < self.fit_w2_fraction <= 1):
-            raise ValueError(f"fit_w2_fraction: expected a number in (0, 1], got {self.fit_w2_fraction}")
+        if not (0 < self.fit_w2sq_fraction <= 1):
+            raise ValueError(f"fit_w2sq_fraction: expected a number in (0, 1], got {self.fit_w2sq_fraction}")
         if not (0 < self.fit_accuracy <= 1):
             raise ValueError(f"fit_accuracy: expected a number in (0, 1], got {self.fit_accuracy}")
         if self.init not in INITS:
@@ -176,7 +176,7 @@ class Config:
         return cls(**{**base, **kw})
 
     def fit_rules(self) -> dict[str, str]:
-        rule = f"W2²(outputs, target) − F ≤ {self.fit_w2_fraction:g}·(W2²(inputs, target) − F), F = sampling floor"
+        rule = f"W2²(outputs, target) − F ≤ {self.fit_w2sq_fraction:g}·(W2²(inputs, target) − F), F = sampling floor"
         return {"transport": rule, "gaussian": rule, "classification": f"held-out accuracy ≥ {self.fit_accuracy:g}"}
 
     def to_dict(self) -> dict:
@@ -246,16 +246,16 @@ def _evaluate_model(net, k: int, meta: dict, truth, problem, pairs, cfg: Config,
             tx=truth.tx,
             y=truth.y,
             target_var=truth.target_var,
-            w2_floor=truth.w2_floor or 0.0,
-            w2_source_target=truth.w2_source_target,
+            w2sq_floor=truth.w2sq_floor or 0.0,
+            w2sq_source_target=truth.w2sq_source_target,
             pairs=pairs,
         )
     )
     xl = tracks[:, -1]
     if problem.is_transport:
-        rec["task_loss"] = rec["w2_to_target"]
+        rec["task_loss"] = rec["w2sq_to_target"]
         rec["accuracy"] = None
-        rec["fit"] = bool(rec["fit_ratio"] <= cfg.fit_w2_fraction)
+        rec["fit"] = bool(rec["fit_ratio"] <= cfg.fit_w2sq_fraction)
     else:
         with torch.no_grad():
             logits = net.logits(torch.as_tensor(xl, dtype=torch.float32)[None].expand(net.n_models, -1, -1))[k]
@@ -363,8 +363,8 @@ def run(cfg: Config, out, *, resume: bool = False, progress: bool = True, stop=N
                     out / "truth" / f"{task}.json",
                     {
                         "target_var": t.target_var,
-                        "w2_source_target": t.w2_source_target,
-                        "w2_floor": t.w2_floor,
+                        "w2sq_source_target": t.w2sq_source_target,
+                        "w2sq_floor": t.w2sq_floor,
                         "map_floor_uvp": t.map_floor,
                     },
                 )

@@ -29,7 +29,7 @@ __all__ = [
 TABLE_METRICS = (
     ("task_loss", "loss", ".3g"),
     ("accuracy", "acc", ".3f"),
-    ("w2_to_target", "W2²→tgt", ".3g"),
+    ("w2sq_to_target", "W2²→tgt", ".3g"),
     ("lss", "LSS", ".3f"),
     ("lsr", "LSR", ".3f"),
     ("ots", "OTS", ".3f"),
@@ -64,7 +64,7 @@ def summarise(records: list[dict]) -> list[dict]:
         row["n_fit"] = int(sum(bool(r["fit"]) for r in rs))
         row["bound_form"] = rs[0].get("bound_form")
         row["n_within_bounds"] = int(sum(bool(r.get("energy_within_bounds")) for r in rs))
-        for key, _, _ in TABLE_METRICS + BOUND_METRICS + (("w2_in_out", "", ""),):
+        for key, _, _ in TABLE_METRICS + BOUND_METRICS + (("w2sq_in_out", "", ""),):
             vals = [r[key] for r in rs if r.get(key) is not None]
             if vals:
                 row[key] = float(np.mean(vals))
@@ -208,7 +208,7 @@ def _lambda_pairs(records: list[dict], net: str):
 
 
 def _fit_value(r: dict) -> float:
-    return r["accuracy"] if r["task"] == "classification" else r["w2_to_target"]
+    return r["accuracy"] if r["task"] == "classification" else r["w2sq_to_target"]
 
 
 def _trend_verdicts(records: list[dict], net: str) -> list[Verdict]:

@@ -74,7 +74,7 @@ def test_smoke_run_writes_every_run_with_finite_metrics(smoke_run):
         if r["task"] == "classification":
             assert 0 <= r["accuracy"] <= 1
         else:
-            assert r["w2_to_target"] >= 0 and "fit_ratio" in r
+            assert r["w2sq_to_target"] >= 0 and "fit_ratio" in r
     for name in ("config.json", "environment.json", "metrics.json", "metrics.csv", "summary.json", "table.txt"):
         assert (out / name).is_file(), name
     env = json.loads((out / "environment.json").read_text())
@@ -93,7 +93,7 @@ def test_resume_skips_done_runs_and_redoes_missing_ones(smoke_run, tmp_path):
     again = run(cfg, out, resume=True, progress=False)
     redone = next(r for r in again if r["id"] == victim["id"])
     # the group is retrained from the same seeds, so the missing run comes back with the same numbers
-    for key in ("lss", "ots", "transport_energy", "map_uvp", "w2_to_target"):
+    for key in ("lss", "ots", "transport_energy", "map_uvp", "w2sq_to_target"):
         np.testing.assert_allclose(redone[key], victim[key], rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="different config"):
         run(Config.smoke(steps=41, **SMOKE), out, resume=True, progress=False)
@@ -192,7 +192,7 @@ def test_random_permutation_map_scores_badly(task):
         pairs=_pairs(200),
     )
     # same output distribution, so the fit cannot tell them apart ...
-    np.testing.assert_allclose(m["w2_to_target"], good["w2_to_target"], rtol=1e-9)
+    np.testing.assert_allclose(m["w2sq_to_target"], good["w2sq_to_target"], rtol=1e-9)
     # ... but every track metric can
     assert m["ots"] < 0.1
     assert m["ot_cost_gap"] > 0.5
@@ -224,7 +224,7 @@ def test_ground_truth_maps_are_exact_where_known():
     d = t.x[:, None] - t.x[None]
     e = t.tx[:, None] - t.tx[None]
     assert np.einsum("ijk,ijk->ij", d, e).min() >= -1e-9
-    assert otflow.w2_squared(t.tx, t.y) < 2 * t.w2_floor + 1e-3
+    assert otflow.w2_squared(t.tx, t.y) < 2 * t.w2sq_floor + 1e-3
     # away from the tails, each quadrant moves outward onto the target component at its own angle
     comp = np.argmax(t.x @ problem.source.means.T, axis=1)
     for k in range(4):

@@ -32,7 +32,7 @@ def _records(truth, fit=lambda net, rank: True):
                         base = (res if net == "residual" else plain) if ok else (plain if net == "residual" else res)
                         rec[key] = base + (step if ok else -step) * rank
                     rec["fit"] = fit(net, rank)
-                    rec["w2_to_target"], rec["accuracy"] = 0.05 + 0.01 * rank, None
+                    rec["w2sq_to_target"], rec["accuracy"] = 0.05 + 0.01 * rank, None
                     recs.append(rec)
     return recs
 
