@@ -10,9 +10,9 @@ and the exact OT map ``T*`` at those points, :func:`evaluate_tracks` returns
   in percent (the L2-UVP of the Wasserstein-2 benchmark, Korotin et al. 2021);
 * ``theorem1_share``: the share of sample pairs whose track distance (21) is at least the Theorem 1
   bound (23) computed with ``T*``: 1 on the geodesic of ``T*``;
-* with a target sample ``y``, the fit ``w2_to_target = W2²(x^L, y)`` and, given the sampling floor
-  ``w2_floor`` (W2² of two independent target samples of this size), the excess ratio
-  ``fit_ratio = (w2_to_target − w2_floor) / (W2²(x^0, y) − w2_floor)``: 0 for a perfect push-forward
+* with a target sample ``y``, the fit ``w2sq_to_target = W2²(x^L, y)`` and, given the sampling floor
+  ``w2sq_floor`` (W2² of two independent target samples of this size), the excess ratio
+  ``fit_ratio = (w2sq_to_target − w2sq_floor) / (W2²(x^0, y) − w2sq_floor)``: 0 for a perfect push-forward
   (up to sampling noise), 1 for a net that does not move the data closer to the target.
 
 Where ``T*`` is not given (classification), the exact map is the optimal assignment from the inputs
@@ -53,8 +53,8 @@ def evaluate_tracks(
     tx=None,
     y=None,
     target_var: float | None = None,
-    w2_floor: float = 0.0,
-    w2_source_target: float | None = None,
+    w2sq_floor: float = 0.0,
+    w2sq_source_target: float | None = None,
     pairs: np.ndarray,
     lss_eps: float = 1e-12,
 ) -> dict:
@@ -67,9 +67,9 @@ def evaluate_tracks(
         The exact OT map at ``tracks[:, 0]``; by default the optimal assignment onto ``tracks[:, -1]``.
     y : array (N, D), optional
         An independent target sample, for the fit.
-    w2_floor : float
+    w2sq_floor : float
         W2² between two independent target samples of size N (the fit of a perfect map).
-    w2_source_target : float, optional
+    w2sq_source_target : float, optional
         ``W2²(tracks[:, 0], y)``, if already known (it is the same for every net on the same inputs).
     target_var : float, optional
         ``tr Cov`` of the target law, the L2-UVP normaliser (default: total variance of ``tx``).
@@ -82,9 +82,9 @@ def evaluate_tracks(
     x0, xl = tracks[:, 0], tracks[:, -1]
     rep = otflow.track_report(tracks, with_ot=False, eps=lss_eps)
     ots = otflow.ot_score(x0, xl)
-    w2 = ots.cost_optimal
+    w2sq = ots.cost_optimal
     energy = rep.transport_energy
-    ratio = energy / w2 if w2 > 0 else (1.0 if energy == 0 else float("inf"))
+    ratio = energy / w2sq if w2sq > 0 else (1.0 if energy == 0 else float("inf"))
     if tx is None:
         tx = xl[ots.sigma]
     tx = np.asarray(tx, dtype=np.float64)
@@ -97,7 +97,7 @@ def evaluate_tracks(
         "segment_proportions": list(rep.segment_proportions),
         "transport_energy": energy,
         "displacement_sq": rep.displacement_sq,
-        "w2_in_out": w2,
+        "w2sq_in_out": w2sq,
         "energy_ratio": ratio,
         "ots": ots.score,
         "ot_cost_gap": ots.cost_gap,
@@ -106,10 +106,10 @@ def evaluate_tracks(
         "theorem1_share": theorem1_share(tracks, tx, pairs),
     }
     if y is not None:
-        w2_t = w2_squared_simplex(xl, y)
-        w2_start = w2_squared_simplex(x0, y) if w2_source_target is None else w2_source_target
-        out["w2_to_target"] = w2_t
-        out["fit_ratio"] = (w2_t - w2_floor) / (w2_start - w2_floor)
+        w2sq_t = w2_squared_simplex(xl, y)
+        w2sq_start = w2_squared_simplex(x0, y) if w2sq_source_target is None else w2sq_source_target
+        out["w2sq_to_target"] = w2sq_t
+        out["fit_ratio"] = (w2sq_t - w2sq_floor) / (w2sq_start - w2sq_floor)
     return out
 
 

@@ -9,9 +9,18 @@ and weight decay of a study at once. Model ``k`` is residual or plain by its own
 
 with :math:`\sigma` = ReLU and hidden width ``h``. With ``bias=False`` the blocks are exactly
 :math:`W_{l,2}\sigma(W_{l,1}x)` of SPEC eq. (13), the form on which :func:`otflow.energy_bounds`
-holds. Initialisation is PyTorch's ``nn.Linear`` default (uniform in :math:`\pm 1/\sqrt{\text{fan-in}}`)
-for both kinds, drawn from the model's own seed, so a residual and a plain model with the same seed
-start from the same weights.
+holds. Initialisation (``init``, drawn from the model's own seed; see :data:`INITS`):
+
+* ``looks-linear`` (default): residual blocks get PyTorch's ``nn.Linear`` default (uniform in
+  :math:`\pm 1/\sqrt{\text{fan-in}}`), so each starts near the identity; plain blocks get the
+  looks-linear initialisation of Balduzzi et al. (2017), ``W1 = [U; −U]``, ``W2 = [Uᵀ, −Uᵀ]`` with
+  orthonormal ``U``, zero biases, so each plain block starts as the identity too (an isometry, hence
+  variance-preserving) and a deep plain stack in R² trains;
+* ``he-plain``: residual as above, plain blocks Kaiming-uniform (He et al. 2015; variance-preserving
+  but random, so a plain stack in R² starts as a folded, non-injective map);
+* ``he``: Kaiming-uniform for both kinds;
+* ``torch-default``: PyTorch's default for both kinds (the study's behaviour before issue 12): a plain
+  stack of 2-D blocks then shrinks its signal more than tenfold per block.
 
 :meth:`BatchedNets.export` turns one model into an ordinary ``nn.Sequential`` of :class:`Block`
 modules, so its tracks can be recorded with :func:`otflow.record_tracks`.
@@ -24,7 +33,49 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["Block", "BatchedNets"]
+__all__ = ["Block", "BatchedNets", "INITS"]
+
+# init name -> (scheme of residual blocks, scheme of plain blocks); see _init_weights
+INITS = {
+    "looks-linear": ("torch", "looks-linear"),
+    "he-plain": ("torch", "he"),
+    "he": ("he", "he"),
+    "torch-default": ("torch", "torch"),
+}
+
+
+def _init_weights(shapes: dict, seed: int, scheme: str, *, dim: int, width: int) -> dict:
+    r"""One model's initial parameters under ``scheme``, drawn from ``seed``.
+
+    * ``torch``: PyTorch's ``nn.Linear`` default, uniform in :math:`\pm 1/\sqrt{\text{fan-in}}` for
+      weights and biases;
+    * ``he``: Kaiming-uniform weights (He et al. 2015), variance 2/fan-in before the ReLU and 1/fan-in
+      after it, so that a plain block keeps :math:`E\|x\|^2`; zero biases;
+    * ``looks-linear``: ``W1 = [U; −U]``, ``W2 = [Uᵀ, −Uᵀ]`` with ``U`` (width/2, dim) of orthonormal
+      columns (Balduzzi et al. 2017), zero biases: ``W2 σ(W1 x) = x``, the block starts as the identity.
+
+    The head (``Wh``, ``bh``) always has PyTorch's default. Every scheme draws the same uniform numbers
+    first, so a model's stream does not depend on the scheme.
+    """
+    g = torch.Generator().manual_seed(seed)
+    fan_in = {"W1": dim, "b1": dim, "W2": width, "b2": width, "Wh": dim, "bh": dim}
+    u = {name: torch.rand(shape, generator=g) * 2 - 1 for name, shape in shapes.items()}  # fixed order
+    out = {}
+    for name, shape in shapes.items():
+        if scheme == "torch" or name in ("Wh", "bh"):
+            out[name] = u[name] / math.sqrt(fan_in[name])
+        elif name.startswith("b"):
+            out[name] = torch.zeros(shape)
+        elif scheme == "he":
+            out[name] = u[name] * math.sqrt(3 * (2.0 if name == "W1" else 1.0) / fan_in[name])
+        elif name == "W1":
+            if width % 2 or width // 2 < dim:
+                raise ValueError(f"init: looks-linear needs an even width ≥ 2·dim, got width {width}, dim {dim}")
+            z = torch.randn((shape[0], width // 2, dim), generator=g)
+            q = torch.linalg.qr(z).Q  # (n_blocks, width/2, dim), orthonormal columns
+            out["W1"] = torch.cat([q, -q], dim=1)
+            out["W2"] = out["W1"].transpose(1, 2).clone()
+    return out
 
 
 class Block(nn.Module):
@@ -57,6 +108,8 @@ class BatchedNets(nn.Module):
         Blocks with biases (default) or the bias-free form of SPEC (13).
     n_classes : int, optional
         Adds a per-model linear head ``R^D → R^{n_classes}`` (with bias).
+    init : str
+        A key of :data:`INITS` (see the module docstring); ``looks-linear`` needs an even width ≥ 2·dim.
     """
 
     def __init__(
@@ -69,7 +122,7 @@ class BatchedNets(nn.Module):
         width: int = 32,
         bias: bool = True,
         n_classes: int | None = None,
-        init: str = "torch",
+        init: str = "looks-linear",
     ):
         super().__init__()
         residual = [bool(r) for r in residual]
@@ -86,22 +139,14 @@ class BatchedNets(nn.Module):
             shapes |= {"b1": (n_blocks, width), "b2": (n_blocks, dim)}
         if n_classes is not None:
             shapes |= {"Wh": (n_classes, dim), "bh": (n_classes,)}
-        if init not in ("torch", "he"):
-            raise ValueError(f"init: expected 'torch' or 'he', got {init!r}")
+        if init not in INITS:
+            raise ValueError(f"init: expected one of {', '.join(INITS)}, got {init!r}")
         self.init = init
-        fan_in = {"W1": dim, "b1": dim, "W2": width, "b2": width, "Wh": dim, "bh": dim}
         values = {name: [] for name in shapes}
-        for seed in seeds:
-            g = torch.Generator().manual_seed(seed)
-            for name, shape in shapes.items():  # fixed order, so every model draws the same way
-                u = torch.rand(shape, generator=g) * 2 - 1
-                if init == "torch" or name in ("Wh", "bh"):
-                    values[name].append(u / math.sqrt(fan_in[name]))
-                elif name.startswith("b"):
-                    values[name].append(torch.zeros(shape))
-                else:  # variance 2/fan-in before the ReLU, 1/fan-in after it: a plain block keeps E‖x‖²
-                    gain = 2.0 if name == "W1" else 1.0
-                    values[name].append(u * math.sqrt(3 * gain / fan_in[name]))
+        for res, seed in zip(residual, seeds):
+            drawn = _init_weights(shapes, seed, INITS[init][0 if res else 1], dim=dim, width=width)
+            for name in shapes:
+                values[name].append(drawn[name])
         for name in shapes:
             setattr(self, name, nn.Parameter(torch.stack(values[name])))
 

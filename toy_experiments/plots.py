@@ -128,7 +128,7 @@ def _pushforward_figure(folder, cfg, records, task):
             if "y" in truth:
                 ax.scatter(truth["y"][:, 0], truth["y"][:, 1], s=3, color="0.7", label="target sample")
                 ax.scatter(outputs[:, 0], outputs[:, 1], s=3, color=_COLORS[net], label="outputs")
-                ax.set_title(f"{net} λ={lam:g}\nW2²→target {r['w2_to_target']:.3g}", fontsize=8)
+                ax.set_title(f"{net} λ={lam:g}\nW2²→target {r['w2sq_to_target']:.3g}", fontsize=8)
             else:
                 ax.scatter(outputs[:, 0], outputs[:, 1], s=3, c=truth["labels"], cmap="coolwarm")
                 ax.set_title(f"{net} λ={lam:g}\naccuracy {r['accuracy']:.3f}", fontsize=8)
@@ -159,7 +159,7 @@ def _metrics_figure(folder, cfg, records):
                         for r in records
                         if r["kind"] == "grid" and r["task"] == task and r["net"] == net and r["lam"] == lam
                     ]
-                    k = ("accuracy" if task == "classification" else "w2_to_target") if key == "fit" else key
+                    k = ("accuracy" if task == "classification" else "w2sq_to_target") if key == "fit" else key
                     vals = np.array([r[k] for r in rs], dtype=float)
                     means.append(vals.mean() if len(vals) else np.nan)
                     stds.append(vals.std() if len(vals) else np.nan)

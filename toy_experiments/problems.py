@@ -111,8 +111,8 @@ class Truth:
     tx : (n, 2) the exact OT map at ``x`` (transport tasks) or None (classification: per run)
     y : (n, 2) an independent target sample, for the fit ``W2²(outputs, y)``; None for classification
     target_var : float, total variance ``tr Cov`` of the target law (None for classification)
-    w2_source_target : float, ``W2²(x, y)``: how far the source starts from the target
-    w2_floor : float, ``W2²(y', y)`` of two independent target samples of size n: the best fit
+    w2sq_source_target : float, ``W2²(x, y)``: how far the source starts from the target
+    w2sq_floor : float, ``W2²(y', y)`` of two independent target samples of size n: the best fit
         any map can show on these samples (sampling noise)
     map_floor : float, for the sample-based map, the mean squared distance between two estimates of
         ``T*(x)`` from independent target samples, normalised like L2-UVP (×100 %); 0 for a closed form
@@ -123,8 +123,8 @@ class Truth:
     tx: np.ndarray | None
     y: np.ndarray | None
     target_var: float | None
-    w2_source_target: float | None
-    w2_floor: float | None
+    w2sq_source_target: float | None
+    w2sq_floor: float | None
     map_floor: float | None
 
 
@@ -165,7 +165,7 @@ def ground_truth(problem: Problem, n: int, *, seed: int, oversample: int = 8) ->
         tx=tx,
         y=y,
         target_var=var,
-        w2_source_target=w2_squared_simplex(x, y),
-        w2_floor=w2_squared_simplex(y2, y),
+        w2sq_source_target=w2_squared_simplex(x, y),
+        w2sq_floor=w2_squared_simplex(y2, y),
         map_floor=map_floor,
     )

@@ -6,17 +6,30 @@ Pure functions on the list of run records (dicts, as saved in ``runs/*.json``); 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TABLE_METRICS", "BOUND_METRICS", "summarise", "verdicts", "format_table"]
+__all__ = [
+    "TABLE_METRICS",
+    "BOUND_METRICS",
+    "VERDICT_RULE",
+    "Verdict",
+    "Count",
+    "summarise",
+    "verdict_word",
+    "verdict_results",
+    "format_verdict",
+    "verdicts",
+    "format_table",
+]
 
 # (key, column title, format); "fit" is handled apart
 TABLE_METRICS = (
     ("task_loss", "loss", ".3g"),
     ("accuracy", "acc", ".3f"),
-    ("w2_to_target", "W2²→tgt", ".3g"),
+    ("w2sq_to_target", "W2²→tgt", ".3g"),
     ("lss", "LSS", ".3f"),
     ("lsr", "LSR", ".3f"),
     ("ots", "OTS", ".3f"),
@@ -51,7 +64,7 @@ def summarise(records: list[dict]) -> list[dict]:
         row["n_fit"] = int(sum(bool(r["fit"]) for r in rs))
         row["bound_form"] = rs[0].get("bound_form")
         row["n_within_bounds"] = int(sum(bool(r.get("energy_within_bounds")) for r in rs))
-        for key, _, _ in TABLE_METRICS + BOUND_METRICS + (("w2_in_out", "", ""),):
+        for key, _, _ in TABLE_METRICS + BOUND_METRICS + (("w2sq_in_out", "", ""),):
             vals = [r[key] for r in rs if r.get(key) is not None]
             if vals:
                 row[key] = float(np.mean(vals))
@@ -68,38 +81,195 @@ def _pairs(records: list[dict]):
     return [(k, d["residual"], d["plain"]) for k, d in sorted(by_key.items()) if "residual" in d and "plain" in d]
 
 
-def verdicts(records: list[dict]) -> list[str]:
-    """One line per claim of the paper, stating what was measured on pairs where both nets fit."""
-    claims = (
-        ("residual LSS below plain", "lss", lambda a, b: a < b),
-        ("residual OTS above plain", "ots", lambda a, b: a > b),
-        ("residual energy ratio closer to 1", "energy_ratio", lambda a, b: abs(a - 1) < abs(b - 1)),
-    )
+# ----- verdicts: every headline of the docs, counted on same-seed pairs --------------------------------
+
+VERDICT_RULE = (
+    "rule: a claim HOLDS where it is true in ≥ 80 % of the tested pairs, DOES NOT HOLD where ≤ 20 %, is MIXED "
+    "in between, and is INCONCLUSIVE where fewer than 3 pairs, or fewer than half the candidate pairs, could be "
+    "tested (both runs fit); over tasks: the common word of the tasks that are not INCONCLUSIVE, MIXED if they differ"
+)
+
+
+@dataclass(frozen=True)
+class Count:
+    """How one claim fared on one task (or pooled): true in ``wins`` of ``tested`` pairs, of ``candidates``."""
+
+    word: str
+    wins: int
+    tested: int
+    candidates: int
+    before: float | None = None  # mean of the metric on the first side (plain / smallest λ), tested runs
+    after: float | None = None  # mean on the second side (residual / largest λ)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim of the docs, measured: the overall word, the pooled count, and the count per task."""
+
+    claim: str
+    key: str
+    pairs: str  # what a pair is
+    word: str
+    total: Count
+    per_task: dict
+
+
+def verdict_word(wins: int, tested: int, candidates: int) -> str:
+    """The word for a claim true in ``wins`` of ``tested`` pairs, of ``candidates`` (see :data:`VERDICT_RULE`)."""
+    if not 0 <= wins <= tested <= candidates:
+        raise ValueError(f"counts: expected 0 ≤ wins ≤ tested ≤ candidates, got {wins}, {tested}, {candidates}")
+    if tested < 3 or tested < candidates / 2:
+        return "INCONCLUSIVE"
+    share = wins / tested
+    return "HOLDS" if share >= 0.8 else "DOES NOT HOLD" if share <= 0.2 else "MIXED"
+
+
+def _combine(per_task: dict) -> str:
+    words = {c.word for c in per_task.values() if c.word != "INCONCLUSIVE"}
+    if not words:
+        return "INCONCLUSIVE"
+    return words.pop() if len(words) == 1 else "MIXED"
+
+
+def _count(outcomes: list, *, candidates: int, means=None) -> Count:
+    """``outcomes``: (true?, value on the first side, value on the second side) per tested pair;
+    ``means``: (before, after) to report instead of the means over the tested pairs."""
+    wins, tested = sum(bool(o[0]) for o in outcomes), len(outcomes)
+    if means is None:
+        means = tuple(float(np.mean([o[i] for o in outcomes])) if outcomes else None for i in (1, 2))
+    return Count(verdict_word(wins, tested, candidates), wins, tested, candidates, *means)
+
+
+def _measure(claim, key, pairs, outcomes_by_task: dict, candidates_by_task: dict, means_by_task=None) -> Verdict:
+    means_by_task = means_by_task or {}
+    per_task = {
+        t: _count(outcomes_by_task.get(t, []), candidates=n, means=means_by_task.get(t))
+        for t, n in candidates_by_task.items()
+    }
+    everything = [o for t in candidates_by_task for o in outcomes_by_task.get(t, [])]
+    total = _count(everything, candidates=sum(candidates_by_task.values()), means=(None, None))
+    return Verdict(claim, key, pairs, _combine(per_task), total, per_task)
+
+
+def _end_means(records: list[dict], net: str, value, *, fitted: bool) -> dict:
+    """Per task: mean of ``value(run)`` at the smallest and at the largest λ (over fitted runs if ``fitted``)."""
+    out = {}
+    for task in dict.fromkeys(r["task"] for r in records):
+        runs = [r for r in records if r["task"] == task and r["net"] == net and (r["fit"] or not fitted)]
+        lams = [r["lam"] for r in records if r["task"] == task and r["net"] == net]
+        ends = [[value(r) for r in runs if r["lam"] == lam] for lam in (min(lams), max(lams))] if lams else [[], []]
+        out[task] = tuple(float(np.mean(v)) if v else None for v in ends)
+    return out
+
+
+_NET_CLAIMS = (
+    ("residual LSS below plain", "lss", lambda r, p: r < p),
+    ("residual OTS above plain", "ots", lambda r, p: r > p),
+    ("residual energy ratio closer to 1", "energy_ratio", lambda r, p: abs(r - 1) < abs(p - 1)),
+    ("residual closer to the exact OT map than plain (map UVP lower)", "map_uvp", lambda r, p: r < p),
+)
+
+_TREND_CLAIMS = (
+    ("LSS falls as λ grows", "lss", lambda a, b: b < a),
+    ("energy ratio falls as λ grows", "energy_ratio", lambda a, b: b < a),
+    ("OTS rises as λ grows", "ots", lambda a, b: b > a),
+    ("distance to the exact OT map (map UVP) falls as λ grows", "map_uvp", lambda a, b: b < a),
+)
+
+
+def _net_verdicts(records: list[dict]) -> list[Verdict]:
     pairs = _pairs(records)
-    both = [(k, r, p) for k, r, p in pairs if r["fit"] and p["fit"]]
-    excluded = len(pairs) - len(both)
-    lines = []
-    for title, key, better in claims:
-        if not both:
-            lines.append(
-                f"{title}: NOT TESTED: no residual/plain pair where both nets fit ({len(pairs)} pairs, all excluded)"
+    candidates = Counter(k[0] for k, _, _ in pairs)
+    out = []
+    for claim, key, true in _NET_CLAIMS:
+        outcomes = defaultdict(list)
+        for k, r, p in pairs:
+            if r["fit"] and p["fit"]:
+                outcomes[k[0]].append((true(r[key], p[key]), p[key], r[key]))
+        out.append(
+            _measure(
+                claim, key, "same-seed residual/plain pairs (same task, λ) where both nets fit", outcomes, candidates
             )
-            continue
-        wins = sum(bool(better(r[key], p[key])) for _, r, p in both)
-        n = len(both)
-        word = "HOLDS" if wins == n else ("HOLDS MOSTLY" if wins > n / 2 else "DOES NOT HOLD")
-        per_task = defaultdict(lambda: [0, 0])
-        for k, r, p in both:
-            per_task[k[0]][0] += bool(better(r[key], p[key]))
-            per_task[k[0]][1] += 1
-        detail = ", ".join(f"{t} {w}/{m}" for t, (w, m) in per_task.items())
-        mean_r = float(np.mean([r[key] for _, r, _ in both]))
-        mean_p = float(np.mean([p[key] for _, _, p in both]))
-        lines.append(
-            f"{title}: {word}: true in {wins}/{n} same-seed pairs where both nets fit ({detail}); "
-            f"mean {key} residual {mean_r:.3g} vs plain {mean_p:.3g}; {excluded} pair(s) excluded (a net did not fit)"
         )
-    return lines
+    return out
+
+
+def _lambda_pairs(records: list[dict], net: str):
+    """Same-seed pairs ``(task, run at λ, run at λ')`` with λ < λ', for one kind of net."""
+    by_key = defaultdict(dict)
+    for r in records:
+        if r["net"] == net:
+            by_key[(r["task"], r["n_blocks"], r["width"], r["seed"])][r["lam"]] = r
+    out = []
+    for k, runs in by_key.items():
+        lams = sorted(runs)
+        out += [(k[0], runs[a], runs[b]) for i, a in enumerate(lams) for b in lams[i + 1 :]]
+    return out
+
+
+def _fit_value(r: dict) -> float:
+    return r["accuracy"] if r["task"] == "classification" else r["w2sq_to_target"]
+
+
+def _trend_verdicts(records: list[dict], net: str) -> list[Verdict]:
+    pairs = _lambda_pairs(records, net)
+    candidates = Counter(t for t, _, _ in pairs)
+    out = []
+    what = "same-seed pairs of λ < λ' where both runs fit"
+    for claim, key, true in _TREND_CLAIMS:
+        outcomes = defaultdict(list)
+        for t, a, b in pairs:
+            if a["fit"] and b["fit"]:
+                outcomes[t].append((true(a[key], b[key]), a[key], b[key]))
+        means = _end_means(records, net, lambda r, key=key: r[key], fitted=True)
+        out.append(_measure(f"{net}: {claim}", key, what, outcomes, candidates, means))
+    kept = defaultdict(list)
+    for t, a, b in pairs:
+        if a["fit"]:
+            kept[t].append((b["fit"], _fit_value(a), _fit_value(b)))
+    tested = {t: len(kept.get(t, [])) for t in candidates}  # every pair whose smaller λ fits is tested
+    claim = f"{net}: fit to the target is kept as λ grows (the run at λ' fits too)"
+    means = _end_means(records, net, _fit_value, fitted=False)
+    out.append(_measure(claim, "fit", "same-seed pairs of λ < λ' where the run at λ fits", kept, tested, means))
+    return out
+
+
+def verdict_results(records: list[dict]) -> list[Verdict]:
+    """Every claim the docs state, measured on the grid records (see :data:`VERDICT_RULE`)."""
+    nets = [n for n in ("residual", "plain") if any(r["net"] == n for r in records)]
+    return _net_verdicts(records) + [v for n in nets for v in _trend_verdicts(records, n)]
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:.3g}"
+
+
+def format_verdict(v: Verdict, lams=None) -> str:
+    """One line: the claim, its word, the pooled count, and each task's word, count and means
+    (residual vs plain over the tested pairs, or at the smallest → the largest λ of ``lams``)."""
+    net_claim = " as λ grows" not in v.claim
+    if net_claim:
+        tasks = [
+            f"{t} {c.word} {c.wins}/{c.tested} ({_fmt(c.after)} vs {_fmt(c.before)})" for t, c in v.per_task.items()
+        ]
+        means = "residual vs plain, tested pairs"
+    else:
+        tasks = [
+            f"{t} {c.word} {c.wins}/{c.tested} ({_fmt(c.before)} → {_fmt(c.after)})" for t, c in v.per_task.items()
+        ]
+        ends = f"λ={min(lams):g} → λ={max(lams):g}" if lams else "smallest → largest λ"
+        means = f"{ends}, {'all' if v.key == 'fit' else 'fitted'} runs"
+    key = "W2²→tgt or accuracy" if v.key == "fit" else v.key
+    return (
+        f"{v.claim}: {v.word}: true in {v.total.wins}/{v.total.tested} {v.pairs}, of {v.total.candidates}; "
+        f"per task (mean {key}, {means}): {', '.join(tasks)}"
+    )
+
+
+def verdicts(records: list[dict]) -> list[str]:
+    """The rule, then one line per claim (:func:`format_verdict`)."""
+    lams = sorted({r["lam"] for r in records})
+    return [VERDICT_RULE] + [format_verdict(v, lams) for v in verdict_results(records)]
 
 
 def _cell(row: dict, key: str, fmt: str) -> str:

@@ -15,9 +15,8 @@ import otflow
 from toy_experiments import gaussians
 from toy_experiments.evaluation import energy_bound_fields, evaluate_tracks, lifted_weights
 from toy_experiments.gaussians import Config, main, planned_runs, run
-from toy_experiments.nets import BatchedNets
+from toy_experiments.nets import INITS, BatchedNets
 from toy_experiments.problems import TASKS, ground_truth, make_problem
-from toy_experiments.summary import verdicts
 
 SMOKE = dict(figures=False)
 
@@ -75,7 +74,7 @@ def test_smoke_run_writes_every_run_with_finite_metrics(smoke_run):
         if r["task"] == "classification":
             assert 0 <= r["accuracy"] <= 1
         else:
-            assert r["w2_to_target"] >= 0 and "fit_ratio" in r
+            assert r["w2sq_to_target"] >= 0 and "fit_ratio" in r
     for name in ("config.json", "environment.json", "metrics.json", "metrics.csv", "summary.json", "table.txt"):
         assert (out / name).is_file(), name
     env = json.loads((out / "environment.json").read_text())
@@ -94,7 +93,7 @@ def test_resume_skips_done_runs_and_redoes_missing_ones(smoke_run, tmp_path):
     again = run(cfg, out, resume=True, progress=False)
     redone = next(r for r in again if r["id"] == victim["id"])
     # the group is retrained from the same seeds, so the missing run comes back with the same numbers
-    for key in ("lss", "ots", "transport_energy", "map_uvp", "w2_to_target"):
+    for key in ("lss", "ots", "transport_energy", "map_uvp", "w2sq_to_target"):
         np.testing.assert_allclose(redone[key], victim[key], rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="different config"):
         run(Config.smoke(steps=41, **SMOKE), out, resume=True, progress=False)
@@ -193,7 +192,7 @@ def test_random_permutation_map_scores_badly(task):
         pairs=_pairs(200),
     )
     # same output distribution, so the fit cannot tell them apart ...
-    np.testing.assert_allclose(m["w2_to_target"], good["w2_to_target"], rtol=1e-9)
+    np.testing.assert_allclose(m["w2sq_to_target"], good["w2sq_to_target"], rtol=1e-9)
     # ... but every track metric can
     assert m["ots"] < 0.1
     assert m["ot_cost_gap"] > 0.5
@@ -225,7 +224,7 @@ def test_ground_truth_maps_are_exact_where_known():
     d = t.x[:, None] - t.x[None]
     e = t.tx[:, None] - t.tx[None]
     assert np.einsum("ijk,ijk->ij", d, e).min() >= -1e-9
-    assert otflow.w2_squared(t.tx, t.y) < 2 * t.w2_floor + 1e-3
+    assert otflow.w2_squared(t.tx, t.y) < 2 * t.w2sq_floor + 1e-3
     # away from the tails, each quadrant moves outward onto the target component at its own angle
     comp = np.argmax(t.x @ problem.source.means.T, axis=1)
     for k in range(4):
@@ -246,15 +245,49 @@ def test_batched_forward_matches_record_tracks_of_the_exported_model(bias):
         model = net.export(k)
         tr = otflow.record_tracks(model, x.numpy().astype(np.float64), blocks=list(model))
         np.testing.assert_allclose(batched[k], tr, rtol=1e-5, atol=1e-6)
-    # residual and plain models of the same seed start from the same weights
-    np.testing.assert_array_equal(net.W1[0].detach(), net.W1[1].detach())
     assert not torch.equal(net.W1[0], net.W1[2])
+
+
+def test_inits_start_each_kind_where_documented():
+    x = torch.randn(40, 2, generator=torch.Generator().manual_seed(3))
+    kinds, seeds = [True, False, True, False], [0, 0, 4, 4]
+    nets = {init: BatchedNets(kinds, seeds, n_blocks=3, width=8, init=init) for init in INITS}
+    old = nets["torch-default"]
+    # torch-default: both kinds of the same seed share PyTorch's nn.Linear draws (the old behaviour)
+    np.testing.assert_array_equal(old.W1[0].detach(), old.W1[1].detach())
+    w2_max, bound = float(old.W2.detach().abs().max()), 1 / math.sqrt(8)
+    assert 0.8 * bound < w2_max <= bound
+    # every init keeps the residual draws of torch-default except "he"; looks-linear plain blocks are the identity
+    for init in ("looks-linear", "he-plain"):
+        np.testing.assert_array_equal(nets[init].W1[0].detach(), old.W1[0].detach())
+    with torch.no_grad():
+        out = nets["looks-linear"](x[None].expand(4, -1, -1))
+    np.testing.assert_allclose(out[1].numpy(), x.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[3].numpy(), x.numpy(), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(out[0], x, atol=1e-3)  # residual: near, not at, the identity
+    # one plain block of the default width, over 20 seeds: he-plain keeps E‖x‖² (= 2), torch-default shrinks it
+    big = torch.randn(4000, 2, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        he, td = (
+            float(
+                BatchedNets([False] * 20, range(20), n_blocks=1, width=32, init=i)(big[None].expand(20, -1, -1))
+                .pow(2)
+                .sum(2)
+                .mean()
+            )
+            for i in ("he-plain", "torch-default")
+        )
+    assert 1.0 < he < 4.0 and td < 0.4, (he, td)  # measured: 1.72 and 0.18
+    with pytest.raises(ValueError, match="even width"):
+        BatchedNets([False], [0], width=7, init="looks-linear")
+    with pytest.raises(ValueError, match="init"):
+        BatchedNets([False], [0], init="xavier")
 
 
 @pytest.mark.parametrize("residual", [True, False])
 def test_energy_bounds_hold_bias_free_and_lifted(residual):
     for bias in (False, True):
-        net = BatchedNets([residual], [3], n_blocks=5, width=7, bias=bias)
+        net = BatchedNets([residual], [3], n_blocks=5, width=7, bias=bias, init="he")  # random weights, odd width
         model = net.export(0)
         x = np.random.default_rng(0).normal(size=(300, 2))
         tr = otflow.record_tracks(model, x, blocks=list(model))
@@ -285,37 +318,6 @@ def test_energy_bounds_hold_bias_free_and_lifted(residual):
 
 
 # ----- summary and verdicts -------------------------------------------------------------------------------
-
-
-def _rec(net, seed, fit, lss, ots, ratio, lam=0.0):
-    return dict(
-        task="gaussian",
-        n_blocks=4,
-        width=8,
-        lam=lam,
-        seed=seed,
-        net=net,
-        fit=fit,
-        lss=lss,
-        ots=ots,
-        energy_ratio=ratio,
-        kind="grid",
-    )
-
-
-def test_verdicts_report_what_was_measured_and_skip_pairs_that_do_not_fit():
-    recs = [
-        _rec("residual", 0, True, 1.1, 0.9, 1.05),
-        _rec("plain", 0, True, 2.0, 0.1, 1.8),
-        _rec("residual", 1, True, 1.2, 0.8, 1.10),
-        _rec("plain", 1, False, 1.0, 1.0, 1.0),  # plain collapsed
-    ]
-    lines = verdicts(recs)
-    assert lines[0].startswith("residual LSS below plain: HOLDS: true in 1/1") and "1 pair(s) excluded" in lines[0]
-    flipped = [dict(r, lss=3.0) if r["net"] == "residual" else r for r in recs]
-    assert "DOES NOT HOLD: true in 0/1" in verdicts(flipped)[0]
-    none_fit = [dict(r, fit=False) for r in recs]
-    assert all("NOT TESTED" in line for line in verdicts(none_fit))
 
 
 # ----- command line ---------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Tests of toy_experiments (mirrors the package tree)."""
