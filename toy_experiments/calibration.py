@@ -33,8 +33,9 @@ cost gap, energy ratio (transport energy / ``W2²(x⁰, xᴸ)``) and the map UVP
 Nulls, per trained net (all with the trained net's own inputs):
 
 * ``untrained``: the same net before training;
-* ``shuffled``: displacements given to other points, ``x̃^l_i = x^0_i + (x^l − x^0)_{π(i)}`` (one
-  permutation π for the whole track; each track keeps its shape, so LSS and LSR do not change);
+* ``shuffled``: the net's own steps, each segment's steps permuted across samples
+  (:func:`otflow.shuffled_displacements`, the null every image run reports): the energy is kept,
+  the link between a sample and its steps is broken;
 * ``random_walk``: ``x^l = x^{l−1} + ξ_l``, Gaussian steps scaled to the trained net's mean squared
   displacement (LSS ≈ √L in high D);
 * ``independent``: each layer's points permuted independently, ``x̃^l_i = x^l_{π_l(i)}`` for l ≥ 1
@@ -102,33 +103,30 @@ VARIANTS = ("trained", *NULLS, "geodesic")
 ARCHS = ("residual", "plain")
 SEPARATION_RULE = (
     "a metric separates the trained residual nets from a null at D when |mean_trained − mean_null| > "
-    "2·max(std_trained, std_null) over seeds, and from its nulls when it separates them from every null "
-    "(for LSS and LSR the shuffled null is left out: it keeps every track's shape, so it equals the net by "
-    "construction)"
+    "2·max(std_trained, std_null) over seeds, and from its nulls when it separates them from every null"
 )
-# nulls that a metric can tell from the trained net at all (shuffling displacements keeps the track shapes)
-NULLS_OF = {key: tuple(n for n in NULLS if not (key in ("lss", "lsr") and n == "shuffled")) for key, _ in METRICS}
+NULLS_OF = {key: NULLS for key, _ in METRICS}
 
 
 @dataclass(frozen=True)
 class Config:
     """Everything that defines a calibration run; saved in ``config.json``."""
 
-    dims: tuple[int, ...] = (2, 8, 32, 128, 512)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    n_blocks: int = 6
-    width: int = 32
-    init: str = "he-plain"
-    steps: int = 200
-    batch: int = 64
-    lr: float = 3e-3
-    lam: float = 0.0
-    n_eval: int = 300
-    n_pairs: int = 500
-    target_seed: int = 20_000
-    eval_seed: int = 30_000
-    threads: int = 2
-    name: str = dataclasses.field(default="default", compare=False)
+    dims: tuple[int, ...] = (2, 8, 32, 128, 512)  # dimensions D of the Gaussian problems (comma-separated)
+    seeds: tuple[int, ...] = (0, 1, 2)  # training seeds per dimension and net
+    n_blocks: int = 6  # blocks per net (L)
+    width: int = 32  # hidden width of each block
+    init: str = "he-plain"  # initialisation of the plain nets (toy_experiments.nets)
+    steps: int = 200  # Adam steps per net
+    batch: int = 64  # training batch size
+    lr: float = 3e-3  # Adam learning rate (cosine schedule)
+    lam: float = 0.0  # weight decay λ
+    n_eval: int = 300  # held-out points for every metric
+    n_pairs: int = 500  # random sample pairs for the track-distance check
+    target_seed: int = 20_000  # seed of the random target Gaussian per dimension
+    eval_seed: int = 30_000  # seed of the held-out points and pairs
+    threads: int = 2  # torch CPU threads
+    name: str = dataclasses.field(default="default", compare=False)  # a label for the run folder
 
     def __post_init__(self):
         from toy_experiments.nets import INITS
@@ -187,7 +185,9 @@ def null_tracks(tracks: np.ndarray, kind: str, rng) -> np.ndarray:
     n, n_points, dim = tracks.shape
     x0 = tracks[:, :1]
     if kind == "shuffled":
-        return x0 + (tracks - x0)[rng.permutation(n)]
+        import otflow
+
+        return otflow.shuffled_displacements(tracks, rng)
     if kind == "random_walk":
         scale = math.sqrt(np.mean(np.sum((tracks[:, -1] - tracks[:, 0]) ** 2, 1)) / ((n_points - 1) * dim))
         steps = rng.normal(scale=scale, size=(n, n_points - 1, dim))
@@ -547,34 +547,33 @@ def make_figure(folder) -> Path:
 # ----- command line ----------------------------------------------------------------------------------
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
 def _parser() -> argparse.ArgumentParser:
+    from otflow.experiment import add_common_options, add_config_options
+
     p = argparse.ArgumentParser(
         prog="python -m toy_experiments.calibration",
         description="Calibrate LSS, LSR, OTS, OT cost gap, energy ratio and map UVP against exact OT, "
         "from D = 2 to 512, against null tracks.",
+        epilog="Exit status: 0 done, 1 a cell failed, 2 bad usage, 130 interrupted (rerun with --resume).",
     )
-    p.add_argument("--out", default=None, help="run folder (default: runs/calibration-<name>-<time>)")
-    p.add_argument("--resume", action="store_true", help="finish the run in --out, skipping its finished cells")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
-    p.add_argument("--figures", action=argparse.BooleanOptionalAction, default=True, help="draw the figure")
+    add_common_options(
+        p,
+        out_help="run folder (default: runs/calibration-<name>-<time>)",
+        resume_help="finish the run in --out, skipping its finished cells",
+    )
+    p.add_argument("--smoke", action="store_true", help="a run of seconds with tiny nets (used by the tests)")
     p.add_argument("--seed", type=int, default=None, help="first seed; seeds are SEED, SEED+1, ... (default 0)")
     p.add_argument("--n-seeds", type=int, default=None, help="number of seeds (default 3; smoke 1)")
-    p.add_argument("--dims", type=_ints, default=None, help="dimensions D, comma-separated (default 2,8,32,128,512)")
-    p.add_argument("--steps", type=int, default=None, help="training steps per net (default 300; smoke 15)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 2)")
-    p.add_argument("--smoke", action="store_true", help="a run of seconds with tiny nets (used by the tests)")
+    add_config_options(
+        p, Config, skip=("seeds",), defaults={f.name: getattr(Config(), f.name) for f in dataclasses.fields(Config)}
+    )
     return p
 
 
 def _config(args) -> Config:
-    kw = {k: getattr(args, k) for k in ("dims", "steps", "threads") if getattr(args, k) is not None}
+    from otflow.experiment import config_overrides
+
+    kw = config_overrides(args, Config)
     factory = Config.smoke if args.smoke else Config
     if args.seed is not None or args.n_seeds is not None:
         first = 0 if args.seed is None else args.seed

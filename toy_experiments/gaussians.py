@@ -76,31 +76,31 @@ __all__ = ["Config", "run", "main", "run_id", "planned_runs"]
 class Config:
     """Everything that defines a study; saved as ``config.json`` in the run folder."""
 
-    tasks: tuple[str, ...] = TASKS
-    lambdas: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    n_blocks: int = 8
-    width: int = 32
-    bias: bool = True
-    init: str = "looks-linear"
-    steps: int = 600
-    batch: int = 64
-    lr: float = 3e-3
-    n_eval: int = 500
-    n_pairs: int = 4000
-    n_plot: int = 48
-    truth_oversample: int = 8
-    eval_seed: int = 10_000
-    fit_w2sq_fraction: float = 0.1
-    fit_accuracy: float = 0.9
-    sweep_task: str = "gaussian"
-    sweep_depths: tuple[int, ...] = ()
-    sweep_widths: tuple[int, ...] = ()
-    sweep_lambda: float = 1e-2
-    device: str = "cpu"
-    threads: int = 1
-    figures: bool = True
-    name: str = field(default="default", compare=False)
+    tasks: tuple[str, ...] = TASKS  # problems to study: transport, gaussian, classification (comma-separated)
+    lambdas: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)  # weight decays λ (comma-separated)
+    seeds: tuple[int, ...] = (0, 1, 2)  # training seeds; residual and plain nets share each seed
+    n_blocks: int = 8  # blocks per net (L)
+    width: int = 32  # hidden width of each block
+    bias: bool = True  # blocks with biases (the energy bounds are then evaluated on the lifted net)
+    init: str = "looks-linear"  # looks-linear | he-plain | he | torch-default (docs/toy.md)
+    steps: int = 600  # Adam steps per net
+    batch: int = 64  # training batch size
+    lr: float = 3e-3  # Adam learning rate (cosine schedule)
+    n_eval: int = 500  # held-out points for every metric
+    n_pairs: int = 4000  # random sample pairs for the Theorem 1 check
+    n_plot: int = 48  # tracks kept for the pictures
+    truth_oversample: int = 8  # target sample size, relative to n_eval, for the W2² sampling floor
+    eval_seed: int = 10_000  # seed of the held-out points and pairs
+    fit_w2sq_fraction: float = 0.1  # a transport net fits when its excess W2² to the target is ≤ this share
+    fit_accuracy: float = 0.9  # a classifier fits at this held-out accuracy
+    sweep_task: str = "gaussian"  # problem of the depth/width sweep
+    sweep_depths: tuple[int, ...] = ()  # depths of the sweep (comma-separated; empty: no sweep)
+    sweep_widths: tuple[int, ...] = ()  # widths of the sweep (comma-separated; empty: no sweep)
+    sweep_lambda: float = 1e-2  # λ of the sweep
+    device: str = "cpu"  # torch device of the training
+    threads: int = 1  # torch CPU threads
+    figures: bool = True  # draw the figures
+    name: str = field(default="default", compare=False)  # a label for the run folder
 
     def __post_init__(self):
         for key in ("tasks", "lambdas", "seeds", "sweep_depths", "sweep_widths"):
@@ -470,53 +470,26 @@ def _write_summary(cfg: Config, out: Path, records: list[dict], seconds: float, 
 # ----- command line ----------------------------------------------------------------------------------
 
 
-def _parse_value(f: dataclasses.Field, text: str):
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    name = f.name
-    try:
-        if kind.startswith("tuple[int"):
-            return tuple(int(v) for v in text.split(",") if v.strip())
-        if kind.startswith("tuple[float"):
-            return tuple(float(v) for v in text.split(",") if v.strip())
-        if kind.startswith("tuple[str"):
-            return tuple(v.strip() for v in text.split(",") if v.strip())
-        if kind == "bool":
-            low = text.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind == "int":
-            return int(text)
-        if kind == "float":
-            return float(text)
-        return text
-    except ValueError:
-        raise ValueError(f"--{name.replace('_', '-')}: cannot read {text!r} as {kind}") from None
-
-
 def _parser() -> argparse.ArgumentParser:
+    from otflow.experiment import add_common_options, add_config_options
+
     p = argparse.ArgumentParser(
         prog="python -m toy_experiments.gaussians",
         description="Residual vs plain nets on 2-D Gaussian problems, judged against exact optimal transport.",
+        epilog="Exit status: 0 done, 1 a run failed, 2 bad usage, 130 interrupted (rerun with --resume). "
+        "See docs/toy.md and docs/cli.md.",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--smoke", action="store_true", help="tiny study in seconds (used by the tests)")
     mode.add_argument("--full", action="store_true", help="bigger study: more seeds, deeper/wider nets, sweep")
-    p.add_argument("--out", default=None, help="run folder (default: runs/gaussians-<name>-<time>)")
-    p.add_argument("--resume", action="store_true", help="finish the run in --out, skipping completed runs")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    for f in dataclasses.fields(Config):
-        if f.name == "name":
-            continue
-        p.add_argument(
-            f"--{f.name.replace('_', '-')}",
-            dest=f.name,
-            default=None,
-            metavar="VALUE",
-            help=f"{f.type} (default {getattr(Config(), f.name)!r})",
-        )
+    add_common_options(
+        p,
+        out_help="run folder (default: runs/gaussians-<name>-<time>)",
+        resume_help="finish the study in --out, skipping its completed runs",
+    )
+    add_config_options(
+        p, Config, skip=("figures",), defaults={f.name: getattr(Config(), f.name) for f in dataclasses.fields(Config)}
+    )
     return p
 
 
@@ -537,12 +510,10 @@ def main(argv=None) -> int:
     """Parse ``argv``, run the study, print the table and verdicts, draw the figures. Returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    from otflow.experiment import config_overrides
+
     try:
-        overrides = {}
-        for f in dataclasses.fields(Config):
-            text = getattr(args, f.name, None)
-            if text is not None:
-                overrides[f.name] = _parse_value(f, text)
+        overrides = {**config_overrides(args, Config), "figures": args.figures}
         factory = Config.smoke if args.smoke else Config.full if args.full else Config
         cfg = factory(**overrides)
         _check_device(cfg.device)
@@ -563,10 +534,13 @@ def main(argv=None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
     try:
-        records = run(cfg, out, resume=args.resume, progress=not args.quiet, stop=lambda: bool(stopping))
+        records = run(cfg, out, resume=args.resume, progress=args.progress, stop=lambda: bool(stopping))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a run failed: the folder keeps every finished run
+        print(f"error: {type(e).__name__}: {e}; finished runs are kept in {out} (--resume)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         n = len(list((out / "runs").glob("*.json"))) if (out / "runs").exists() else 0
         print(f"\ninterrupted: {n} completed run(s) saved in {out}; finish with --out {out} --resume", file=sys.stderr)

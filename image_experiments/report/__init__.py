@@ -13,7 +13,7 @@ Reads the run folders under RUNS_DIR (at any depth; only ``config.json``, ``metr
 * :mod:`.collect` reads runs and groups them into settings; :mod:`.tables` renders each number
   beside its untrained and shuffled nulls, the √L / L references and the paper's cell (saying what
   differs); :mod:`.claims` judges every sub-claim of SPEC §7 by one rule (:mod:`.stats`);
-  :mod:`.figures` draws Figs. 3-9 analogues; :mod:`.docs` fills and checks the generated blocks of
+  :mod:`.figures` draws Figs. 3-9 analogues; :mod:`otflow.experiment.docs` fills and checks the generated blocks of
   the project's documents.
 * ``--check-docs`` exits 1 with a diff when a document's generated blocks differ from what the
   report renders now, 0 when they are current; ``--write-docs`` rewrites them and draws the figures

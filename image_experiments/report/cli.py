@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from image_experiments.report import docs
+from otflow.experiment import docs
 from image_experiments.report.collect import aggregate, collect
 from image_experiments.report.figures import figures
 from image_experiments.report.render import make_report, render_blocks

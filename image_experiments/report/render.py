@@ -124,7 +124,7 @@ def _figures_block(settings, prefix: str, existing) -> str:
 
 
 def render_blocks(col: dict, settings: dict | None = None, *, figure_prefix: str = "figures/", figure_files=None):
-    """Every named block a document can hold (see :mod:`.docs`): id → Markdown."""
+    """Every named block a document can hold (see :mod:`otflow.experiment.docs`): id → Markdown."""
     settings = aggregate(col["runs"]) if settings is None else settings
     return {
         "images-summary": _summary_block(col, settings),

@@ -64,8 +64,10 @@ def test_nulls_score_their_reference_values_in_high_dimension():
     n, L, D = 200, 6, 400
     x = rng.normal(size=(n, D))
     straight = otflow.geodesic_tracks(x, x + rng.normal(size=(n, D)), L, sigma=np.arange(n))
-    # shuffling the displacements keeps every track's shape
-    np.testing.assert_allclose(otflow.track_report(null_tracks(straight, "shuffled", 1), with_ot=False).lss, 1.0)
+    # shuffled: otflow.shuffled_displacements; straight tracks in random directions become random walks (√L)
+    shuffled = null_tracks(straight, "shuffled", 1)
+    np.testing.assert_array_equal(shuffled, otflow.shuffled_displacements(straight, 1))
+    np.testing.assert_allclose(otflow.track_report(shuffled, with_ot=False).lss, math.sqrt(L), rtol=0.05)
     walk = otflow.track_report(null_tracks(straight, "random_walk", 2), with_ot=False).lss
     independent = otflow.track_report(null_tracks(straight, "independent", 3), with_ot=False).lss
     np.testing.assert_allclose(walk, math.sqrt(L), rtol=0.05)  # √L: independent unit steps

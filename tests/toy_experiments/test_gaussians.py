@@ -110,9 +110,8 @@ def test_ctrl_c_keeps_finished_runs_and_resume_completes_the_study(tmp_path):
         "-m",
         "toy_experiments.gaussians",
         "--smoke",
-        "--quiet",
-        "--figures",
-        "false",
+        "--no-progress",
+        "--no-figures",
         "--steps",
         "400",
         "--out",
@@ -136,7 +135,7 @@ def test_ctrl_c_keeps_finished_runs_and_resume_completes_the_study(tmp_path):
 
 def test_main_smoke_prints_table_verdicts_and_draws_figures(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["--smoke", "--quiet", "--out", str(out), "--tasks", "gaussian", "--steps", "20"])
+    code = main(["--smoke", "--no-progress", "--out", str(out), "--tasks", "gaussian", "--steps", "20"])
     assert code == 0
     text = capsys.readouterr().out
     assert "== gaussian" in text and "residual LSS below plain" in text
@@ -368,7 +367,7 @@ def test_bad_option_from_the_shell_has_no_traceback(tmp_path):
 
 def test_existing_folder_without_resume_is_refused(smoke_run, capsys):
     _, out, _ = smoke_run
-    assert main(["--smoke", "--quiet", "--out", str(out)]) == 2
+    assert main(["--smoke", "--no-progress", "--out", str(out)]) == 2
     assert "--resume" in capsys.readouterr().err
 
 
