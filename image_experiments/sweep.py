@@ -2,18 +2,17 @@ r"""λ sweeps: every (dataset, arch, K, λ, seed) of a grid as one task, run loc
 
 Commands (docs/reproduction.md has the grids, the expected runtimes and the report)::
 
-    python -m image_experiments.sweep mnist --backend local            # 4 λ × 2 archs × 2 seeds, cpu profile
+    python -m image_experiments.sweep mnist --backend local            # 4 λ × 2 archs × 3 seeds, cpu profile
     python -m image_experiments.sweep table4 --backend ray             # a local Ray cluster
     python -m image_experiments.sweep table6 --backend ray --address auto   # join a running cluster
-    python -m image_experiments.sweep toy --profile smoke              # the 2-D study, one task per (problem, λ, seed)
     python -m image_experiments.sweep my_grid.toml --dry-run           # a custom grid; list tasks and their state
     python -m image_experiments.report runs/images                     # tables against the paper, figures
 
 Named grids (SPEC §6 λ grids): ``table4`` (CIFAR-10, K=1, 9 λ), ``table5`` (CIFAR-100, K=1, 9 λ;
-also Tables 2-3), ``table6`` / ``table7`` (CIFAR-10 / CIFAR-100, K=4, 5 λ), ``mnist`` (4 λ, 2
-seeds) and ``toy`` (the 2-D study of :mod:`toy_experiments.gaussians`; a toy task trains the
-residual and the plain net of one (problem, λ, seed) together, as that study pairs them). A custom
-grid is a JSON or TOML file with the fields of :class:`Grid`::
+also Tables 2-3), ``table6`` / ``table7`` (CIFAR-10 / CIFAR-100, K=4, 5 λ), ``mnist`` (4 λ, 3
+seeds), ``table4-cpu``, ``table4-converged``, ``table4-converged-seeds`` and ``mnist-width`` (the
+CPU campaign of docs/reproduction.md). The 2-D study has its own sweep, :mod:`toy_experiments.sweep`.
+A custom grid is a JSON or TOML file with the fields of :class:`Grid`::
 
     name = "mnist_quick"
     profile = "smoke"
@@ -23,14 +22,14 @@ grid is a JSON or TOML file with the fields of :class:`Grid`::
     [overrides]            # Config fields of image_experiments.run, applied to every task
     epochs = 3
 
-Every task has a deterministic run folder ``<out-dir>/<name>``: the image run's ``Config.name``
+Every task has a deterministic run folder ``<out>/<name>``: the image run's ``Config.name``
 (``cifar10_resnet_k1_wd0.01_seed0_cpu``), with ``_o<hash>`` appended when the grid overrides the
 profile. A task whose folder already holds a result (``metrics.json`` with status ``completed`` or
 ``diverged``) is skipped. A task that raises is retried up to ``--max-attempts`` times in all
-(default 3) and then recorded as ``failed``; the sweep goes on. Rerunning a sweep retries its failed
+(default 3) and then recorded as ``failed``; the sweep goes on. Rerunning it with ``--resume`` retries its failed
 tasks with a fresh budget and resumes interrupted image runs from their last epoch checkpoint.
 
-The sweep's state is ``<out-dir>/sweep-<grid>.json`` (rewritten atomically after every change;
+The sweep's state is ``<out>/sweep-<grid>.json`` (rewritten atomically after every change;
 a grid changed on the command line, e.g. ``table4 --profile cpu-grid``, is named
 ``<grid>-<hash of the changes>`` so that it never overwrites the state of another sweep):
 per task its kind, parameters, run folder, status (``pending``, ``running``, ``completed``,
@@ -63,7 +62,6 @@ __all__ = [
     "K1_WDS",
     "K4_WDS",
     "MNIST_WDS",
-    "TOY_WDS",
     "GRIDS",
     "Grid",
     "Task",
@@ -80,19 +78,14 @@ __all__ = [
 K1_WDS = (0.0, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.2)
 K4_WDS = (0.0, 5e-4, 1e-3, 5e-3, 1e-2)
 MNIST_WDS = (0.0, 1e-4, 1e-3, 1e-2)  # SPEC §6 gives only "1e-3 [U]"; the issue asks for ≥ 4 values
-TOY_WDS = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)  # toy_experiments.gaussians.Config default
-TOY_PROBLEMS = ("transport", "gaussian", "classification")
-TOY_PROFILES = ("smoke", "default", "full")
 
 
 @dataclass(frozen=True)
 class Grid:
-    """A product grid of tasks. ``kind`` is ``image`` (image_experiments.run) or ``toy``
-    (toy_experiments.gaussians; ``datasets`` are then its problems and ``archs`` is ignored: a toy
-    task trains both nets)."""
+    """A product grid of image runs (:mod:`image_experiments.run`); the 2-D study has its own
+    (:mod:`toy_experiments.sweep`)."""
 
     name: str
-    kind: str = "image"
     datasets: tuple[str, ...] = ("cifar10",)
     archs: tuple[str, ...] = ("resnet", "plain")
     ks: tuple[int, ...] = (1,)
@@ -112,8 +105,6 @@ class Grid:
                 raise ValueError(f"{key}: expected a non-empty list")
         if not isinstance(self.name, str) or not self.name or any(c in self.name for c in "/\\ "):
             raise ValueError(f"name: expected a non-empty name without '/', '\\' or spaces, got {self.name!r}")
-        if self.kind not in ("image", "toy"):
-            raise ValueError(f"kind: expected image or toy, got {self.kind!r}")
         if any(
             not isinstance(w, (int, float)) or isinstance(w, bool) or not (w >= 0 and math.isfinite(w))
             for w in self.wds
@@ -126,26 +117,12 @@ class Grid:
             raise ValueError(f"seeds: expected non-negative integers, got {list(self.seeds)}")
         if not isinstance(self.overrides, dict):
             raise ValueError(f"overrides: expected a table of Config fields, got {self.overrides!r}")
-        if self.kind == "toy":
-            if any(p not in TOY_PROBLEMS for p in self.datasets):
-                raise ValueError(
-                    f"datasets: a toy grid takes problems from {', '.join(TOY_PROBLEMS)}, got {list(self.datasets)}"
-                )
-            if self.profile not in TOY_PROFILES:
-                raise ValueError(f"profile: a toy grid takes one of {', '.join(TOY_PROFILES)}, got {self.profile!r}")
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
     def tasks(self) -> list[Task]:
         """Every task of the grid, in a fixed order; raises ValueError for an invalid configuration."""
-        if self.kind == "toy":
-            return [
-                _toy_task(p, wd, s, self.profile, self.overrides)
-                for p in self.datasets
-                for wd in self.wds
-                for s in self.seeds
-            ]
         return [
             _image_task(d, a, k, wd, s, self.profile, {**self.overrides, **({} if w is None else {"width": w})})
             for d in self.datasets
@@ -178,15 +155,6 @@ GRIDS = {
         seeds=(0, 1, 2),
         profile="cpu",
         widths=(250, 500, 2000),
-    ),
-    "toy": Grid(
-        "toy",
-        kind="toy",
-        datasets=TOY_PROBLEMS,
-        archs=("residual", "plain"),
-        wds=TOY_WDS,
-        seeds=(0, 1, 2),
-        profile="default",
     ),
 }
 
@@ -221,43 +189,6 @@ def _image_task(dataset, arch, k, wd, seed, profile, overrides) -> Task:
         "overrides": dict(overrides),
     }
     return Task(name, "image", params)
-
-
-def _toy_task(problem, wd, seed, profile, overrides) -> Task:
-    cfg = _toy_config(
-        {"problem": problem, "wd": float(wd), "seed": int(seed), "profile": profile, "overrides": dict(overrides)},
-        threads=1,
-    )
-    name = f"toy_{problem}_wd{wd:g}_seed{seed}_{profile}" + (f"_o{_hash(overrides)}" if overrides else "")
-    params = {
-        "problem": problem,
-        "wd": float(wd),
-        "seed": int(seed),
-        "profile": profile,
-        "overrides": dict(overrides),
-        "n_blocks": cfg.n_blocks,
-        "width": cfg.width,
-    }
-    return Task(name, "toy", params)
-
-
-def _toy_config(params: dict, *, threads: int):
-    from toy_experiments.gaussians import Config
-
-    bad = sorted(set(params["overrides"]) & {"tasks", "lambdas", "seeds", "threads", "figures", "name"})
-    if bad:
-        raise ValueError(f"overrides: {', '.join(bad)} are set by the grid or the sweep, not by overrides")
-    factory = {"smoke": Config.smoke, "default": Config, "full": Config.full}[params["profile"]]
-    kw = dict(
-        tasks=(params["problem"],),
-        lambdas=(params["wd"],),
-        seeds=(params["seed"],),
-        sweep_depths=(),
-        sweep_widths=(),
-        threads=threads,
-        figures=False,
-    )
-    return factory(**{**kw, **_tuples(params["overrides"])})
 
 
 def load_grid(path) -> Grid:
@@ -297,35 +228,29 @@ def load_grid(path) -> Grid:
 
 
 def run_task(task: Task, run_dir, *, threads: int = 1, data_dir: str | None = None, download: bool = True) -> dict:
-    """The default task function: train and measure one image configuration, or one toy (problem, λ, seed)."""
+    """The default task function: train and measure one image configuration."""
     run_dir = Path(run_dir)
     p = task.params
-    if task.kind == "image":
-        from image_experiments.run import profile_config, run
+    if task.kind != "image":
+        raise ValueError(f"task {task.name}: unknown kind {task.kind!r} (image sweeps run image tasks)")
+    from image_experiments.run import profile_config, run
 
-        cfg = profile_config(
-            p["profile"],
-            p["dataset"],
-            p["arch"],
-            p["k"],
-            wd=p["wd"],
-            seed=p["seed"],
-            **_tuples(p["overrides"]),
-            run_dir=str(run_dir),
-            out_dir=str(run_dir.parent),
-            threads=threads,
-            progress=False,
-            data_dir=data_dir,
-            download=download,
-        )
-        return run(cfg)
-    if task.kind == "toy":
-        from toy_experiments.gaussians import run
-
-        cfg = _toy_config(p, threads=threads)
-        records = run(cfg, run_dir, resume=True, progress=False)
-        return {"status": "completed", "records": records}
-    raise ValueError(f"task {task.name}: unknown kind {task.kind!r}")
+    cfg = profile_config(
+        p["profile"],
+        p["dataset"],
+        p["arch"],
+        p["k"],
+        wd=p["wd"],
+        seed=p["seed"],
+        **_tuples(p["overrides"]),
+        run_dir=str(run_dir),
+        out_dir=str(run_dir.parent),
+        threads=threads,
+        progress=False,
+        data_dir=data_dir,
+        download=download,
+    )
+    return run(cfg)
 
 
 def _default_task_fn(threads: int, data_dir: str | None, download: bool) -> Callable:
@@ -333,15 +258,6 @@ def _default_task_fn(threads: int, data_dir: str | None, download: bool) -> Call
         return run_task(task, run_dir, threads=threads, data_dir=data_dir, download=download)
 
     return fn
-
-
-def _status(run_dir) -> str | None:
-    """An image run's status (its ``metrics.json``); a toy task's folder is complete once its
-    ``summary.json`` (written last by ``toy_experiments.gaussians.run``) exists."""
-    status = result_status(run_dir)
-    if status is None and (Path(run_dir) / "summary.json").exists():
-        return "completed"
-    return status
 
 
 def run_sweep(
@@ -362,9 +278,7 @@ def run_sweep(
         raise ValueError(f"cpus_per_task: expected a positive integer, got {cpus_per_task!r}")
     if task_fn is None:
         task_fn = _default_task_fn(cpus_per_task, data_dir, download)
-    return engine.run_sweep(
-        tasks, out_dir, task_fn=task_fn, cpus_per_task=cpus_per_task, status_fn=_status, **engine_options
-    )
+    return engine.run_sweep(tasks, out_dir, task_fn=task_fn, cpus_per_task=cpus_per_task, **engine_options)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -410,36 +324,20 @@ def summary_table(result: SweepResult, out_dir) -> str:
     return "\n".join(lines) + f"\n\n{len(result.tasks)} tasks: {counts}"
 
 
-def _csv(text: str, cast, flag: str):
-    try:
-        return tuple(cast(v.strip()) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{flag}: cannot read {text!r} as a comma-separated list") from None
-
-
-def _override(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--set: expected KEY=VALUE, got {text!r}")
-    key, val = text.split("=", 1)
-    try:
-        return key.strip().replace("-", "_"), json.loads(val)
-    except json.JSONDecodeError:
-        return key.strip().replace("-", "_"), val
-
-
 def build_parser() -> argparse.ArgumentParser:
     from otflow.experiment import add_common_options
+    from otflow.experiment.cli import csv_list, key_value
 
     p = argparse.ArgumentParser(
         prog="python -m image_experiments.sweep",
-        description="Run a λ grid of image (or 2-D toy) runs, locally or on Ray; resumable.",
+        description="Run a λ grid of image runs, locally or on Ray; resumable (the 2-D study: toy_experiments.sweep).",
         epilog="GRID is one of " + ", ".join(GRIDS) + ", or a .json/.toml grid file. Exit status: 0 every task "
         "has a result, 1 some failed, 2 bad usage, 130 interrupted (rerun with --resume). See docs/reproduction.md.",
     )
     p.add_argument("grid", help="named grid or grid file")
     add_common_options(
         p,
-        out_help="where the run folders and the manifest go (default runs/images, runs/toy for toy)",
+        out_help="where the run folders and the manifest go (default runs/images)",
         resume_help="continue the sweep in --out: tasks with a result are skipped, interrupted runs resume",
     )
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="run tasks here or on Ray")
@@ -447,18 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         default=None,
-        help="profile of every task (image: smoke, cpu, cpu-grid, converged, gpu, full; toy: smoke, default, full); "
-        "default: the grid's",
+        help="profile of every task (smoke, cpu, cpu-grid, converged, gpu, full); default: the grid's",
     )
-    p.add_argument("--datasets", type=lambda t: _csv(t, str, "--datasets"), default=None, help="comma-separated")
-    p.add_argument("--archs", type=lambda t: _csv(t, str, "--archs"), default=None, help="comma-separated")
-    p.add_argument("--ks", type=lambda t: _csv(t, int, "--ks"), default=None, help="comma-separated K values")
-    p.add_argument("--wds", type=lambda t: _csv(t, float, "--wds"), default=None, help="comma-separated λ values")
-    p.add_argument("--seeds", type=lambda t: _csv(t, int, "--seeds"), default=None, help="comma-separated seeds")
+    p.add_argument("--datasets", type=csv_list(str, "--datasets"), default=None, help="comma-separated")
+    p.add_argument("--archs", type=csv_list(str, "--archs"), default=None, help="comma-separated")
+    p.add_argument("--ks", type=csv_list(int, "--ks"), default=None, help="comma-separated K values")
+    p.add_argument("--wds", type=csv_list(float, "--wds"), default=None, help="comma-separated λ values")
+    p.add_argument("--seeds", type=csv_list(int, "--seeds"), default=None, help="comma-separated seeds")
     p.add_argument(
         "--set",
         dest="overrides",
-        type=_override,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -527,10 +424,10 @@ def main(argv=None) -> int:
         tasks = grid.tasks()
     except (TypeError, ValueError) as err:
         parser.error(str(err))
-    out_dir = Path(args.out or ("runs/toy" if grid.kind == "toy" else "runs/images"))
+    out_dir = Path(args.out or "runs/images")
     if args.dry_run:
         for t in tasks:
-            print(f"{t.name}  {_status(out_dir / t.name) or 'no result'}")
+            print(f"{t.name}  {result_status(out_dir / t.name) or 'no result'}")
         print(f"{len(tasks)} tasks in grid {grid.name}; run folders under {out_dir}")
         return EXIT_OK
     if (out_dir / f"sweep-{grid.name}.json").exists() and not args.resume:

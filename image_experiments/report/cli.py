@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from otflow.experiment import docs
 from image_experiments.report.collect import aggregate, collect
 from image_experiments.report.figures import figures
 from image_experiments.report.render import make_report, render_blocks
+from otflow.experiment import docs
 from otflow.runs import write_text
 
 __all__ = ["build_parser", "main"]

@@ -31,6 +31,8 @@ __all__ = [
     "add_config_options",
     "add_common_options",
     "config_overrides",
+    "csv_list",
+    "key_value",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -137,3 +139,28 @@ def add_common_options(
         parser.add_argument(
             "--figures", action=argparse.BooleanOptionalAction, default=True, help="draw figures (default: on)"
         )
+
+
+def csv_list(cast, flag: str):
+    """An argparse ``type`` reading a comma-separated list with ``cast`` (errors name ``flag``)."""
+
+    def read(text: str) -> tuple:
+        try:
+            return tuple(cast(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag}: cannot read {text!r} as a comma-separated list") from None
+
+    return read
+
+
+def key_value(text: str) -> tuple[str, object]:
+    """An argparse ``type`` for ``--set KEY=VALUE``: the value read as JSON where it is JSON, else as text."""
+    import json
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set: expected KEY=VALUE, got {text!r}")
+    key, val = text.split("=", 1)
+    try:
+        return key.strip().replace("-", "_"), json.loads(val)
+    except json.JSONDecodeError:
+        return key.strip().replace("-", "_"), val

@@ -2,7 +2,7 @@
 
 Most tests inject a tiny task function (a seeded numpy computation written as a run folder), so the
 engine is tested in milliseconds; one test runs the real ``smoke`` profile of image_experiments.run
-and one the toy grid through the command line. Ray tests skip when Ray is not installed.
+and one a small grid through the command line. Ray tests skip when Ray is not installed.
 """
 
 from __future__ import annotations
@@ -112,10 +112,13 @@ def test_grid_file_toml_and_json(tmp_path, image_run):
     assert g.name == "g" and g.overrides == {"epochs": 1} and len(g.tasks()) == 2 * 2 * 2
     (tmp_path / "h.json").write_text(
         json.dumps(
-            {"name": "h", "kind": "toy", "datasets": ["gaussian"], "wds": [0.0], "seeds": [0], "profile": "smoke"}
+            {"name": "h", "datasets": ["mnist"], "archs": ["plain"], "wds": [0.0], "seeds": [0], "profile": "smoke"}
         )
     )
-    assert [t.name for t in sweep.load_grid(tmp_path / "h.json").tasks()] == ["toy_gaussian_wd0_seed0_smoke"]
+    assert [t.name for t in sweep.load_grid(tmp_path / "h.json").tasks()] == ["mnist_plain_k1_wd0_seed0_smoke"]
+    (tmp_path / "t.json").write_text(json.dumps({"name": "t", "kind": "toy", "datasets": ["gaussian"]}))
+    with pytest.raises(ValueError, match="unknown field"):  # the 2-D study has its own sweep
+        sweep.load_grid(tmp_path / "t.json")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,47 +230,6 @@ def test_every_sweep_option_has_help_text():
     actions = [a for a in sweep.build_parser()._actions if a.option_strings and a.dest != "help"]
     assert {"--out", "--resume", "--progress", "--figures"} <= {o for a in actions for o in a.option_strings}
     assert all(a.help for a in actions), [a.option_strings for a in actions if not a.help]
-
-
-def test_cli_toy_grid_end_to_end(tmp_path, capsys):
-    argv = [
-        "toy",
-        "--profile",
-        "smoke",
-        "--datasets",
-        "gaussian",
-        "--wds",
-        "0,0.01",
-        "--seeds",
-        "0",
-        "--out",
-        str(tmp_path),
-        "--no-progress",
-    ]
-    assert sweep.main(argv) == 0
-    out = capsys.readouterr().out
-    assert "2 tasks: 2 completed" in out
-    recs = json.loads((tmp_path / "toy_gaussian_wd0.01_seed0_smoke" / "metrics.json").read_text())
-    assert {r["net"] for r in recs} == {"residual", "plain"} and {r["lam"] for r in recs} == {0.01}
-    with pytest.raises(SystemExit) as exc:  # the same sweep again needs --resume
-        sweep.main(argv)
-    assert exc.value.code == 2 and "--resume" in capsys.readouterr().err
-    argv.append("--resume")
-    assert sweep.main(argv) == 0  # second time: everything cached
-    assert "(cached)" in capsys.readouterr().out
-    assert sweep.main(argv + ["--dry-run"]) == 0
-    assert "toy_gaussian_wd0_seed0_smoke  completed" in capsys.readouterr().out
-    # a grid changed on the command line has its own manifest; another change does not overwrite it
-    (first,) = tmp_path.glob("sweep-toy-*.json")
-    assert sorted(json.loads(first.read_text())["tasks"]) == [
-        "toy_gaussian_wd0.01_seed0_smoke",
-        "toy_gaussian_wd0_seed0_smoke",
-    ]
-    narrow = [a if a != "0,0.01" else "0.01" for a in argv if a != "--resume"]
-    assert sweep.main(narrow) == 0
-    manifests = sorted(tmp_path.glob("sweep-toy-*.json"))
-    assert len(manifests) == 2 and first in manifests
-    assert len(json.loads(first.read_text())["tasks"]) == 2
 
 
 def test_real_smoke_grid_end_to_end(tmp_path, real_data_dir, image_run):

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "flops.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "flops.py"
 
 
 def _flops():

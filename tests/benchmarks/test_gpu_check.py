@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
 
 
 def _gpu_check():

@@ -15,7 +15,7 @@ from image_experiments.figures import make_figures
 from image_experiments.models import build_model
 from image_experiments.run import Config, main, profile_config, run
 
-from .test_image_data import _fake_cifar
+from .test_data import _fake_cifar
 
 
 def _smoke(tmp_path, real_data_dir, dataset="mnist", arch="resnet", k=1, **kw):
