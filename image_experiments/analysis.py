@@ -189,7 +189,7 @@ class _StageStream:
             "ots": res.score,
             "ot_cost_gap": res.cost_gap,
             "w2_squared": w2,
-            "energy_ratio": self.energy / w2 if w2 > 0 else None,
+            "energy_ratio": otflow.energy_ratio(self.energy, w2),
         }
 
     def result(self, stage: int, shape, with_ot: bool) -> dict:
@@ -212,7 +212,7 @@ class _StageStream:
             w2 = res.cost_optimal
             r.update(ots=res.score, ot_cost_gap=res.cost_gap, w2_squared=w2)
             if "transport_energy" in r:
-                r["energy_ratio"] = r["transport_energy"] / w2 if w2 > 0 else None
+                r["energy_ratio"] = otflow.energy_ratio(r["transport_energy"], w2)
             r["arrays"]["sigma"] = res.sigma
             if self.inv is not None and not self.error:
                 r["shuffled"] = self.shuffled()

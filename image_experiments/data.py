@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import pickle
 import shutil
@@ -481,23 +480,3 @@ def load_dataset(name: str, data_dir=None, *, download: bool = True, progress: b
         if missing:
             raise DataError(f"{name}: still missing {', '.join(missing)} after download. {_manual_hint(name, root)}")
     return _load_mnist(root) if name == "mnist" else _load_cifar(name, root)
-
-
-def write_cifar_batch(path, images: np.ndarray, labels, *, label_key: str = "labels", str_keys: bool = False) -> None:
-    """Write a batch in the official CIFAR pickle format (for tests and hand-made subsets).
-
-    ``images`` uint8 ``(N, 3, 32, 32)``; keys are bytes as in the official files unless ``str_keys``.
-    """
-    images = np.asarray(images, dtype=np.uint8)
-    d = {
-        "batch_label": "written by image_experiments",
-        "data": images.reshape(len(images), 3072),
-        label_key: [int(v) for v in labels],
-        "filenames": [f"img_{i:05d}.png" for i in range(len(images))],
-    }
-    if not str_keys:
-        d = {k.encode(): (v.encode() if isinstance(v, str) else v) for k, v in d.items()}
-    buf = io.BytesIO()
-    pickle.dump(d, buf, protocol=4)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(buf.getvalue())

@@ -51,7 +51,7 @@ EPS_GRID = tuple(round(0.01 * i, 2) for i in range(11))
 ABLATION_FRACS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
 # fields that say where things are or how they are shown; they do not change the numbers ("kind" is
 # compared apart: folders written before kinds were recorded lack it)
-_NON_SEMANTIC = ("data_dir", "download", "out_dir", "run_dir", "progress", "threads", "kind")
+NON_SEMANTIC = ("data_dir", "download", "out_dir", "run_dir", "progress", "threads", "kind")
 KIND = "image"  # config.json["kind"] of an image run folder
 # fields added after runs were committed: written to config.json only when they differ from these
 # defaults, so the folders (and resumes) of earlier runs keep matching their configs
@@ -433,11 +433,11 @@ def run(cfg: Config, *, on_epoch_end=None) -> dict:
     rdir = run_dir_for(cfg)
     rdir.mkdir(parents=True, exist_ok=True)
     ckpt_path = rdir / "checkpoint.pt"
-    semantic = {k: v for k, v in cfg.to_dict().items() if k not in _NON_SEMANTIC}
+    semantic = {k: v for k, v in cfg.to_dict().items() if k not in NON_SEMANTIC}
     cfg_path = rdir / "config.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
-        old_sem = {k: v for k, v in old.items() if k not in _NON_SEMANTIC}
+        old_sem = {k: v for k, v in old.items() if k not in NON_SEMANTIC}
         if old_sem != semantic:
             diff = sorted(k for k in set(old_sem) | set(semantic) if old_sem.get(k) != semantic.get(k))
             raise RunError(

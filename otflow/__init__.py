@@ -20,6 +20,7 @@ from otflow.gaussian import (
 from otflow.geodesic import displacement_interpolation, geodesic_tracks
 from otflow.metrics import (
     OTScore,
+    energy_ratio,
     line_shape_ratio,
     line_shape_score,
     ot_score,
@@ -58,6 +59,7 @@ __all__ = [
     "empirical_gaussian_map",
     "empirical_gaussian_w2_squared",
     "energy_bounds",
+    "energy_ratio",
     "environment_info",
     "gaussian_map",
     "gaussian_w2_squared",

@@ -34,6 +34,7 @@ __all__ = [
     "theorem1_bound",
     "OTScore",
     "ot_score",
+    "energy_ratio",
 ]
 
 _CHUNK_BYTES = 64 * 2**20
@@ -406,3 +407,20 @@ def ot_score(x, y) -> OTScore:
         cost_identity=assignment_cost(x, y),
         cost_optimal=assignment_cost(x, y, sigma),
     )
+
+
+def energy_ratio(energy: float, w2_squared: float) -> float | None:
+    """Transport energy (12) over ``W2²(x⁰, xᴸ)``: 1 on the geodesic, larger on any other path.
+
+    Returns 1.0 for tracks that do not move (both are 0) and None where the ratio is undefined
+    (the tracks move but ``W2² = 0``, e.g. the outputs are a permutation of the inputs); never inf.
+    The one definition used by :func:`otflow.track_report` and the studies.
+
+    >>> energy_ratio(6.0, 2.0), energy_ratio(0.0, 0.0), energy_ratio(1.0, 0.0)
+    (3.0, 1.0, None)
+    """
+    energy = as_scalar(energy, "energy", low=0.0)
+    w2_squared = as_scalar(w2_squared, "w2_squared", low=0.0)
+    if w2_squared > 0:
+        return energy / w2_squared
+    return 1.0 if energy == 0 else None

@@ -8,6 +8,7 @@ import numpy as np
 
 from otflow._validation import as_tracks
 from otflow.metrics import (
+    energy_ratio,
     line_shape_ratio,
     line_shape_score,
     ot_score,
@@ -62,7 +63,7 @@ def track_report(tracks, *, with_ot: bool = True, eps: float | None = None) -> T
     if with_ot:
         res = ot_score(x0, xl)
         ots, gap, w2 = res.score, res.cost_gap, res.cost_optimal
-        ratio = energy / w2 if w2 > 0 else (1.0 if energy == 0 else None)
+        ratio = energy_ratio(energy, w2)
     return TrackReport(
         n=tracks.shape[0],
         n_blocks=tracks.shape[1] - 1,

@@ -84,7 +84,7 @@ def evaluate_tracks(
     ots = otflow.ot_score(x0, xl)
     w2sq = ots.cost_optimal
     energy = rep.transport_energy
-    ratio = energy / w2sq if w2sq > 0 else (1.0 if energy == 0 else float("inf"))
+    ratio = otflow.energy_ratio(energy, w2sq)  # None where undefined (moved, but W2² = 0)
     if tx is None:
         tx = xl[ots.sigma]
     tx = np.asarray(tx, dtype=np.float64)

@@ -158,6 +158,7 @@ def _end_means(records: list[dict], net: str, value, *, fitted: bool) -> dict:
         runs = [r for r in records if r["task"] == task and r["net"] == net and (r["fit"] or not fitted)]
         lams = [r["lam"] for r in records if r["task"] == task and r["net"] == net]
         ends = [[value(r) for r in runs if r["lam"] == lam] for lam in (min(lams), max(lams))] if lams else [[], []]
+        ends = [[v for v in e if v is not None] for e in ends]
         out[task] = tuple(float(np.mean(v)) if v else None for v in ends)
     return out
 
@@ -184,7 +185,7 @@ def _net_verdicts(records: list[dict]) -> list[Verdict]:
     for claim, key, true in _NET_CLAIMS:
         outcomes = defaultdict(list)
         for k, r, p in pairs:
-            if r["fit"] and p["fit"]:
+            if r["fit"] and p["fit"] and r[key] is not None and p[key] is not None:
                 outcomes[k[0]].append((true(r[key], p[key]), p[key], r[key]))
         out.append(
             _measure(
@@ -219,7 +220,7 @@ def _trend_verdicts(records: list[dict], net: str) -> list[Verdict]:
     for claim, key, true in _TREND_CLAIMS:
         outcomes = defaultdict(list)
         for t, a, b in pairs:
-            if a["fit"] and b["fit"]:
+            if a["fit"] and b["fit"] and a[key] is not None and b[key] is not None:
                 outcomes[t].append((true(a[key], b[key]), a[key], b[key]))
         means = _end_means(records, net, lambda r, key=key: r[key], fitted=True)
         out.append(_measure(f"{net}: {claim}", key, what, outcomes, candidates, means))

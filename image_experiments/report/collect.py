@@ -16,9 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from image_experiments.run import NON_SEMANTIC
+
 __all__ = ["collect", "aggregate", "run_values", "converged", "CONVERGENCE_RULE", "seed_stats"]
 
-_NON_SEMANTIC = ("data_dir", "download", "out_dir", "run_dir", "progress", "threads", "device", "kind")
+# where a run ran (device) does not change its setting, nor do the fields that never change numbers
+_NON_SEMANTIC = (*NON_SEMANTIC, "device")
 _PER_RUN = ("arch", "wd", "seed")
 _METRICS = ("lss", "lsr", "ots", "ot_cost_gap", "energy_ratio")
 PLATEAU_EPOCHS, PLATEAU_POINTS, LR_ANNEALED = 3, 0.5, 0.05
