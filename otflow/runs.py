@@ -21,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "atomic_write_bytes",
+    "write_timing",
     "save_figure",
     "temp_file",
     "write_json",
@@ -200,3 +201,9 @@ def save_figure(fig, path, *, dpi: int = FIGURE_DPI) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def write_timing(folder, wall_s: float) -> Path:
+    """``timing.json`` in a run folder: a command's wall time and the load average at its end."""
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return write_json(Path(folder) / "timing.json", {"wall_s": float(wall_s), "load_average_end": load})

@@ -623,6 +623,9 @@ def main(argv=None) -> int:
         print(f"figure: {make_figure(out)}")
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
+    from otflow.runs import write_timing
+
+    write_timing(out, time.perf_counter() - t0)
     print(f"run folder: {out}   ({time.perf_counter() - t0:.1f} s)")
     return 1 if errors else 0
 

@@ -72,6 +72,9 @@ from toy_experiments.problems import TASKS
 __all__ = ["Config", "run", "main", "run_id", "planned_runs"]
 
 
+KIND = "toy-gaussians"  # config.json["kind"] of a study folder
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything that defines a study; saved as ``config.json`` in the run folder."""
@@ -190,7 +193,7 @@ class Config:
         return {"transport": rule, "gaussian": rule, "classification": f"held-out accuracy ≥ {self.fit_accuracy:g}"}
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        d = {"kind": KIND, **dataclasses.asdict(self)}
         d["fit_rules"] = self.fit_rules()
         return d
 
@@ -314,7 +317,8 @@ def _prepare_folder(cfg: Config, out: Path, resume: bool) -> None:
             raise ValueError(f"out: {out} already holds a run; pass --resume to finish it, or choose another --out")
         saved = json.loads(cfg_file.read_text())
         now = json.loads(json.dumps(cfg.to_dict()))
-        differ = sorted(k for k in now if k not in ("name", "figures", "threads", "device") and saved.get(k) != now[k])
+        skip = ("name", "figures", "threads", "device", "kind")  # kind: folders written before kinds were recorded
+        differ = sorted(k for k in now if k not in skip and saved.get(k) != now[k])
         if differ:
             raise ValueError(f"out: {out} was run with a different config ({', '.join(differ)}); cannot resume")
     elif out.exists() and any(out.iterdir()):
@@ -557,6 +561,9 @@ def main(argv=None) -> int:
 
         paths = make_figures(out)
         print(f"figures: {', '.join(str(p) for p in paths)}")
+    from otflow.runs import write_timing
+
+    write_timing(out, time.perf_counter() - t0)
     print(f"run folder: {out}   ({time.perf_counter() - t0:.1f} s)")
     return 0
 
