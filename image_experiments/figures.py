@@ -20,13 +20,9 @@ __all__ = ["make_figures", "main"]
 
 
 def _save(fig, path: Path) -> None:
-    import io
+    from otflow.runs import save_figure
 
-    from otflow.runs import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def _training(plt, history: list, title: str):

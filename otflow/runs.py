@@ -21,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "atomic_write_bytes",
+    "prepare_run_folder",
     "write_timing",
     "save_figure",
     "temp_file",
@@ -207,3 +208,26 @@ def write_timing(folder, wall_s: float) -> Path:
     """``timing.json`` in a run folder: a command's wall time and the load average at its end."""
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return write_json(Path(folder) / "timing.json", {"wall_s": float(wall_s), "load_average_end": load})
+
+
+def prepare_run_folder(out, saved_config, now_config: dict, *, resume: bool, skip=()) -> None:
+    """Check that ``out`` may receive a run whose configuration is ``now_config``.
+
+    A folder that already holds a run (``config.json``) needs ``resume`` and the same configuration
+    (``saved_config(folder_doc)`` extracts the saved one; keys in ``skip`` may differ); a non-empty
+    folder without ``config.json`` is refused. Raises ValueError naming ``--out`` otherwise.
+    """
+    import json
+
+    out = Path(out)
+    cfg_file = out / "config.json"
+    if cfg_file.exists():
+        if not resume:
+            raise ValueError(f"--out: {out} already holds a run; pass --resume to finish it, or choose another --out")
+        saved = saved_config(json.loads(cfg_file.read_text()))
+        now = json.loads(json.dumps(now_config))
+        differ = sorted(k for k in now if k not in skip and saved.get(k) != now[k])
+        if differ:
+            raise ValueError(f"--out: {out} was run with a different config ({', '.join(differ)}); cannot resume")
+    elif out.exists() and any(out.iterdir()):
+        raise ValueError(f"--out: {out} exists and is not a run folder of this study; choose another --out")

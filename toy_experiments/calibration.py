@@ -338,21 +338,11 @@ def _run_dim(cfg: Config, dim: int, todo: list[tuple[str, int]], out: Path, bar,
 
 def _prepare_folder(cfg: Config, out: Path, resume: bool) -> None:
     import otflow
-    from otflow.runs import write_json
+    from otflow.runs import prepare_run_folder, write_json
 
-    cfg_file = out / "config.json"
-    if cfg_file.exists():
-        if not resume:
-            raise ValueError(f"--out: {out} already holds a run; pass --resume to finish it, or choose another --out")
-        saved = json.loads(cfg_file.read_text()).get("config", {})
-        now = json.loads(json.dumps(cfg.to_dict()))
-        differ = sorted(k for k in now if k not in ("name", "threads") and saved.get(k) != now[k])
-        if differ:
-            raise ValueError(f"--out: {out} was run with a different config ({', '.join(differ)}); cannot resume")
-    elif out.exists() and any(out.iterdir()):
-        raise ValueError(f"--out: {out} exists and is not a calibration run folder; choose another --out")
+    prepare_run_folder(out, lambda doc: doc.get("config", {}), cfg.to_dict(), resume=resume, skip=("name", "threads"))
     env = otflow.environment_info(device="cpu")
-    write_json(cfg_file, {"kind": "toy-calibration", "config": cfg.to_dict(), "environment": env})
+    write_json(out / "config.json", {"kind": "toy-calibration", "config": cfg.to_dict(), "environment": env})
 
 
 def run(cfg: Config, out, *, resume: bool = False, progress: bool = True, stop=None) -> tuple[list[dict], list[str]]:
@@ -497,14 +487,12 @@ def format_table(rows: list[dict], sep: dict, *, n_blocks: int) -> str:
 
 def make_figure(folder) -> Path:
     """``figures/calibration.png``: each metric against D, trained nets and null bands (mean ± std)."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from otflow.runs import atomic_write_bytes
+    from otflow.runs import save_figure
 
     folder = Path(folder)
     rows = summarise(json.loads((folder / "metrics.json").read_text()))
@@ -538,10 +526,9 @@ def make_figure(folder) -> Path:
         ax.set_xlabel("D")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=70)
+    path = save_figure(fig, folder / "figures" / "calibration.png", dpi=70)  # many panels: keep the PNG small
     plt.close(fig)
-    return atomic_write_bytes(folder / "figures" / "calibration.png", buf.getvalue())
+    return path
 
 
 # ----- command line ----------------------------------------------------------------------------------

@@ -309,21 +309,11 @@ def _evaluate_model(net, k: int, meta: dict, truth, problem, pairs, cfg: Config,
 
 
 def _prepare_folder(cfg: Config, out: Path, resume: bool) -> None:
-    from otflow.runs import write_json
+    from otflow.runs import prepare_run_folder, write_json
 
-    cfg_file = out / "config.json"
-    if cfg_file.exists():
-        if not resume:
-            raise ValueError(f"out: {out} already holds a run; pass --resume to finish it, or choose another --out")
-        saved = json.loads(cfg_file.read_text())
-        now = json.loads(json.dumps(cfg.to_dict()))
-        skip = ("name", "figures", "threads", "device", "kind")  # kind: folders written before kinds were recorded
-        differ = sorted(k for k in now if k not in skip and saved.get(k) != now[k])
-        if differ:
-            raise ValueError(f"out: {out} was run with a different config ({', '.join(differ)}); cannot resume")
-    elif out.exists() and any(out.iterdir()):
-        raise ValueError(f"out: {out} exists and is not a run folder of this study; choose another --out")
-    write_json(cfg_file, cfg.to_dict())
+    skip = ("name", "figures", "threads", "device", "kind")  # kind: folders written before kinds were recorded
+    prepare_run_folder(out, lambda doc: doc, cfg.to_dict(), resume=resume, skip=skip)
+    write_json(out / "config.json", cfg.to_dict())
 
 
 def _task_truth(task: str, cfg: Config, out: Path):

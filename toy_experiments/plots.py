@@ -38,14 +38,9 @@ def _load(folder: Path):
 
 
 def _save(fig, path: Path) -> Path:
-    import io
+    from otflow.runs import save_figure
 
-    from otflow.runs import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_figure(fig, path, dpi=80)  # many small panels: a lower resolution keeps the PNGs small
 
 
 def _truth(folder: Path, task: str) -> dict:
@@ -66,42 +61,51 @@ def _exact_targets(truth: dict, outputs: np.ndarray) -> np.ndarray:
     return outputs[otflow.optimal_assignment(truth["x"], outputs)]
 
 
+def _net_lambda_grid(plt, records, task, cfg, **share):
+    """A residual/plain × λ grid of axes for seed ``cfg["seeds"][0]``: the figure and, per run that
+    exists, ``(ax, net, λ, record)``; axes without a run are switched off."""
+    runs = _grid_runs(records, task, cfg["seeds"][0])
+    lams = cfg["lambdas"]
+    fig, axes = plt.subplots(2, len(lams), figsize=(2.6 * len(lams), 5.4), squeeze=False, **share)
+    cells = []
+    for i, net in enumerate(("residual", "plain")):
+        for j, lam in enumerate(lams):
+            r = runs.get((net, float(lam)))
+            if r is None:
+                axes[i, j].set_axis_off()
+            else:
+                cells.append((axes[i, j], net, lam, r))
+    return fig, cells
+
+
 def _tracks_figure(folder, cfg, records, task):
     import matplotlib.pyplot as plt
 
     import otflow
 
     truth = _truth(folder, task)
-    runs = _grid_runs(records, task, cfg["seeds"][0])
-    lams = cfg["lambdas"]
-    fig, axes = plt.subplots(2, len(lams), figsize=(2.6 * len(lams), 5.4), squeeze=False)
-    for i, net in enumerate(("residual", "plain")):
-        for j, lam in enumerate(lams):
-            ax = axes[i, j]
-            r = runs.get((net, float(lam)))
-            if r is None:
-                ax.set_axis_off()
-                continue
-            with np.load(folder / "arrays" / f"{r['id']}.npz") as z:
-                tracks, outputs = z["tracks"], z["outputs"]
-            # the window is set by the exact problem; tracks that wander further are clipped
-            ref = np.concatenate([truth["x"], truth.get("y", outputs), truth.get("tx", truth["x"])])
-            mid, half = (ref.min(0) + ref.max(0)) / 2, 0.575 * (ref.max(0) - ref.min(0)).max()
-            ax.set_xlim(mid[0] - half, mid[0] + half)
-            ax.set_ylim(mid[1] - half, mid[1] + half)
-            n = len(tracks)
-            tx = _exact_targets(truth, outputs.astype(np.float64))[:n]
-            geo = otflow.geodesic_tracks(truth["x"][:n], tx, tracks.shape[1] - 1, sigma=np.arange(n))
-            for g in geo:
-                ax.plot(g[:, 0], g[:, 1], color="0.6", lw=1.2, zorder=1)
-            for t in tracks:
-                ax.plot(t[:, 0], t[:, 1], color=_COLORS[net], lw=0.7, alpha=0.8, zorder=2)
-            ax.scatter(tracks[:, 0, 0], tracks[:, 0, 1], s=5, color="k", zorder=3)
-            ax.scatter(tracks[:, -1, 0], tracks[:, -1, 1], s=5, color=_COLORS[net], zorder=3)
-            fit = "fit" if r["fit"] else "NOT fit"
-            ax.set_title(f"{net} λ={lam:g}\nLSS {r['lss']:.2f} OTS {r['ots']:.2f} {fit}", fontsize=8)
-            ax.set_aspect("equal", adjustable="box")
-            ax.tick_params(labelsize=7)
+    fig, cells = _net_lambda_grid(plt, records, task, cfg)
+    for ax, net, lam, r in cells:
+        with np.load(folder / "arrays" / f"{r['id']}.npz") as z:
+            tracks, outputs = z["tracks"], z["outputs"]
+        # the window is set by the exact problem; tracks that wander further are clipped
+        ref = np.concatenate([truth["x"], truth.get("y", outputs), truth.get("tx", truth["x"])])
+        mid, half = (ref.min(0) + ref.max(0)) / 2, 0.575 * (ref.max(0) - ref.min(0)).max()
+        ax.set_xlim(mid[0] - half, mid[0] + half)
+        ax.set_ylim(mid[1] - half, mid[1] + half)
+        n = len(tracks)
+        tx = _exact_targets(truth, outputs.astype(np.float64))[:n]
+        geo = otflow.geodesic_tracks(truth["x"][:n], tx, tracks.shape[1] - 1, sigma=np.arange(n))
+        for g in geo:
+            ax.plot(g[:, 0], g[:, 1], color="0.6", lw=1.2, zorder=1)
+        for t in tracks:
+            ax.plot(t[:, 0], t[:, 1], color=_COLORS[net], lw=0.7, alpha=0.8, zorder=2)
+        ax.scatter(tracks[:, 0, 0], tracks[:, 0, 1], s=5, color="k", zorder=3)
+        ax.scatter(tracks[:, -1, 0], tracks[:, -1, 1], s=5, color=_COLORS[net], zorder=3)
+        fit = "fit" if r["fit"] else "NOT fit"
+        ax.set_title(f"{net} λ={lam:g}\nLSS {r['lss']:.2f} OTS {r['ots']:.2f} {fit}", fontsize=8)
+        ax.set_aspect("equal", adjustable="box")
+        ax.tick_params(labelsize=7)
     fig.suptitle(f"{task}: tracks (colour) over the exact OT geodesic (grey), seed {cfg['seeds'][0]}", fontsize=10)
     fig.tight_layout()
     path = _save(fig, folder / "figures" / f"tracks_{task}.png")
@@ -113,26 +117,18 @@ def _pushforward_figure(folder, cfg, records, task):
     import matplotlib.pyplot as plt
 
     truth = _truth(folder, task)
-    runs = _grid_runs(records, task, cfg["seeds"][0])
-    lams = cfg["lambdas"]
-    fig, axes = plt.subplots(2, len(lams), figsize=(2.6 * len(lams), 5.4), squeeze=False, sharex=True, sharey=True)
-    for i, net in enumerate(("residual", "plain")):
-        for j, lam in enumerate(lams):
-            ax = axes[i, j]
-            r = runs.get((net, float(lam)))
-            if r is None:
-                ax.set_axis_off()
-                continue
-            with np.load(folder / "arrays" / f"{r['id']}.npz") as z:
-                outputs = z["outputs"]
-            if "y" in truth:
-                ax.scatter(truth["y"][:, 0], truth["y"][:, 1], s=3, color="0.7", label="target sample")
-                ax.scatter(outputs[:, 0], outputs[:, 1], s=3, color=_COLORS[net], label="outputs")
-                ax.set_title(f"{net} λ={lam:g}\nW2²→target {r['w2sq_to_target']:.3g}", fontsize=8)
-            else:
-                ax.scatter(outputs[:, 0], outputs[:, 1], s=3, c=truth["labels"], cmap="coolwarm")
-                ax.set_title(f"{net} λ={lam:g}\naccuracy {r['accuracy']:.3f}", fontsize=8)
-            ax.tick_params(labelsize=7)
+    fig, cells = _net_lambda_grid(plt, records, task, cfg, sharex=True, sharey=True)
+    for ax, net, lam, r in cells:
+        with np.load(folder / "arrays" / f"{r['id']}.npz") as z:
+            outputs = z["outputs"]
+        if "y" in truth:
+            ax.scatter(truth["y"][:, 0], truth["y"][:, 1], s=3, color="0.7", label="target sample")
+            ax.scatter(outputs[:, 0], outputs[:, 1], s=3, color=_COLORS[net], label="outputs")
+            ax.set_title(f"{net} λ={lam:g}\nW2²→target {r['w2sq_to_target']:.3g}", fontsize=8)
+        else:
+            ax.scatter(outputs[:, 0], outputs[:, 1], s=3, c=truth["labels"], cmap="coolwarm")
+            ax.set_title(f"{net} λ={lam:g}\naccuracy {r['accuracy']:.3f}", fontsize=8)
+        ax.tick_params(labelsize=7)
     what = "outputs (colour) vs target sample (grey)" if "y" in truth else "outputs coloured by class"
     fig.suptitle(f"{task}: pushed-forward held-out points, {what}, seed {cfg['seeds'][0]}", fontsize=10)
     fig.tight_layout()

@@ -58,3 +58,23 @@ def test_written_files_get_the_permissions_of_a_normal_file(tmp_path, umask):
     finally:
         os.umask(old)
     assert p.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_prepare_run_folder_needs_resume_and_the_same_config(tmp_path):
+    import json
+
+    from otflow.runs import prepare_run_folder
+
+    out = tmp_path / "run"
+    prepare_run_folder(out, dict, {"a": 1}, resume=False)  # a new folder is fine
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"a": 1, "threads": 4}))
+    with pytest.raises(ValueError, match="--resume"):
+        prepare_run_folder(out, dict, {"a": 1}, resume=False)
+    prepare_run_folder(out, dict, {"a": 1, "threads": 2}, resume=True, skip=("threads",))
+    with pytest.raises(ValueError, match=r"different config \(a\)"):
+        prepare_run_folder(out, dict, {"a": 2}, resume=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.txt").write_text("x")
+    with pytest.raises(ValueError, match="not a run folder"):
+        prepare_run_folder(tmp_path / "other", dict, {"a": 1}, resume=True)
