@@ -31,3 +31,19 @@ def test_every_command_has_the_common_options_and_help_on_every_option(name):
     assert {"--out", "--resume", "--progress", "--no-progress", "--figures", "--no-figures"} <= flags, name
     missing = [a.option_strings[0] for a in actions if not (a.help and a.help.strip())]
     assert not missing, f"{name}: options without help text: {missing}"
+
+
+def test_graceful_stop_asks_first_and_interrupts_on_the_second_ctrl_c():
+    import os
+    import signal
+
+    from otflow.experiment.cli import graceful_stop
+
+    before = signal.getsignal(signal.SIGINT)
+    with graceful_stop() as stop:
+        assert stop() is False
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop() is True  # the first Ctrl-C only asks
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before  # restored

@@ -64,9 +64,7 @@ import argparse
 import dataclasses
 import json
 import math
-import signal
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -582,19 +580,12 @@ def main(argv=None) -> int:
     if args.resume and not args.out:
         parser.error("--resume needs --out (the run folder to finish)")
     out = Path(args.out) if args.out else Path("runs") / f"calibration-{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    stopping = []
-
-    def on_sigint(signum, frame):
-        if stopping:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        stopping.append(True)
-        print("\nstopping at the next safe point (Ctrl-C again to stop at once) ...", file=sys.stderr)
+    from otflow.experiment.cli import graceful_stop
 
     t0 = time.perf_counter()
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
     try:
-        cells, errors = run(cfg, out, resume=args.resume, progress=args.progress, stop=lambda: bool(stopping))
+        with graceful_stop() as stop:
+            cells, errors = run(cfg, out, resume=args.resume, progress=args.progress, stop=stop)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -602,9 +593,6 @@ def main(argv=None) -> int:
         n = len(list((out / "cells").glob("*.json"))) if (out / "cells").exists() else 0
         print(f"\ninterrupted: {n} finished cell(s) in {out}; finish with --out {out} --resume", file=sys.stderr)
         return 130
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, previous)
     print((out / "table.txt").read_text())
     if args.figures and cells:
         print(f"figure: {make_figure(out)}")

@@ -57,9 +57,7 @@ import dataclasses
 import io
 import json
 import math
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -517,18 +515,11 @@ def main(argv=None) -> int:
     if args.resume and not args.out:
         parser.error("--resume needs --out (the run folder to finish)")
     t0 = time.perf_counter()
-    stopping = []
+    from otflow.experiment.cli import graceful_stop
 
-    def on_sigint(signum, frame):
-        if stopping:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        stopping.append(True)
-        print("\nstopping at the next safe point (Ctrl-C again to stop at once) ...", file=sys.stderr)
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
     try:
-        records = run(cfg, out, resume=args.resume, progress=args.progress, stop=lambda: bool(stopping))
+        with graceful_stop() as stop:
+            records = run(cfg, out, resume=args.resume, progress=args.progress, stop=stop)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -539,9 +530,6 @@ def main(argv=None) -> int:
         n = len(list((out / "runs").glob("*.json"))) if (out / "runs").exists() else 0
         print(f"\ninterrupted: {n} completed run(s) saved in {out}; finish with --out {out} --resume", file=sys.stderr)
         return 130
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, previous)
     print((out / "table.txt").read_text())
     bad = [r["id"] for r in records if r["nonfinite"]]
     if bad:

@@ -15,6 +15,7 @@ own code for bad options), :data:`EXIT_INTERRUPTED` (130, Ctrl-C; rerun with ``-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -33,6 +34,7 @@ __all__ = [
     "config_overrides",
     "csv_list",
     "key_value",
+    "graceful_stop",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -164,3 +166,29 @@ def key_value(text: str) -> tuple[str, object]:
         return key.strip().replace("-", "_"), json.loads(val)
     except json.JSONDecodeError:
         return key.strip().replace("-", "_"), val
+
+
+@contextlib.contextmanager
+def graceful_stop():
+    """Ctrl-C in two steps: the first asks the work to stop at its next safe point (the yielded
+    callable then returns True), the second raises KeyboardInterrupt at once. The previous SIGINT
+    handler is restored on exit; outside the main thread nothing is installed."""
+    import signal
+    import sys
+    import threading
+
+    stopping: list[bool] = []
+
+    def on_sigint(signum, frame):
+        if stopping:
+            raise KeyboardInterrupt
+        stopping.append(True)
+        print("\nstopping at the next safe point (Ctrl-C again to stop at once) ...", file=sys.stderr)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+    try:
+        yield lambda: bool(stopping)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
