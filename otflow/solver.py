@@ -62,7 +62,9 @@ class AssignmentResult:
     cost : float
         Mean cost :math:`\\frac1m \\sum_i \\|x_i - y_{\\sigma(i)}\\|^2` (equals ``w2_squared(x, y)``).
     method : str
-        Strategy used: ``"dense"``, ``"lowdim"`` or ``"blas"``.
+        Strategy used: ``"dense"``, ``"lowdim"``, ``"blas"``, or ``"nn"`` when the row-wise
+        nearest neighbours already form a permutation (one float32 pass with a rigorous error
+        bound, ``u`` the row minima, ``v = 0``; see ``otflow._nnpath``).
     engine : str
         Where the cost blocks and the certificate ran: ``"numba"``, ``"numpy"``, ``"torch:cpu"``,
         ``"torch:cuda"``.
@@ -546,7 +548,8 @@ def solve_assignment(
     method : {"auto", "dense", "lowdim", "blas"}
         ``"dense"`` solves on the complete graph (small m); ``"lowdim"`` proposes candidates with
         kd-trees (low D); ``"blas"`` proposes them with blocked BLAS passes (any D). ``"auto"``
-        picks ``"dense"`` for ``m ≤ 256``, else ``"lowdim"`` for ``D ≤ 8``, else ``"blas"``.
+        picks ``"dense"`` for ``m ≤ 256``, else ``"lowdim"`` for ``D ≤ 8``, else ``"blas"``, which
+        on the CPU first tries the one-pass nearest-neighbour certificate (method ``"nn"``).
     engine : {"auto", "numpy", "torch"}
         Where the blocked cost computations and the certificate run. ``"auto"`` uses torch when
         CUDA is available, else the CPU: compiled exact coordinate differences for ``D ≤ 8``,
@@ -607,6 +610,13 @@ def solve_assignment(
         if val is not None and (not isinstance(val, int | np.integer) or val < 1):
             raise ValueError(f"{name}: expected a positive integer, got {val!r}")
     eng_kind, dev = _pick_engine(engine, device)
+    n, dim = x.shape
+    if method == "auto" and n > DENSE_MAX_N and dim > LOWDIM_MAX_D and eng_kind == "numpy":
+        # float32 needs moderate magnitudes; others go to the full solver (which rescales or raises)
+        big = max(float(np.abs(x).max()), float(np.abs(y).max()))
+        res = _nearest_neighbour_path(x, y, tol, block, t0, trace) if 1e-12 < big < 1e12 else None
+        if res is not None:
+            return res
 
     p = _Problem(x, y, tol)
     if not np.isfinite(p.scale) or 0.0 < p.scale < np.finfo(np.float64).tiny / TOL_REL:
@@ -615,7 +625,6 @@ def solve_assignment(
             f"(largest coordinate {max(np.abs(x).max(), np.abs(y).max()):.3g}); divide both by a common factor "
             "(optimal_assignment, w2_squared and ot_score do this themselves)"
         )
-    n, dim = p.n, p.dim
     if method == "auto":
         method = "dense" if n <= DENSE_MAX_N else ("lowdim" if dim <= LOWDIM_MAX_D else "blas")
     if block is None:
@@ -670,6 +679,37 @@ def solve_assignment(
         max_gap=max_gap,
         rounds=st.rounds,
         n_edges=int(indices.size),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _nearest_neighbour_path(x, y, tol, block, t0: float, trace) -> AssignmentResult | None:
+    """One float32 pass when the row-wise nearest neighbours form a permutation (``otflow._nnpath``):
+    then ``u_i = c_{iσ(i)}``, ``v = 0`` certify σ. Screened first on 256 rows; None when it does not apply."""
+    from otflow import _nnpath
+
+    t1 = time.perf_counter()
+    n = x.shape[0]
+    found = _nnpath.nearest_neighbour_assignment(x, y, block or int(max(1, min(n, 4_000_000 // n))))
+    _emit(trace, step="nn", n=n, applies=found is not None, pass_s=time.perf_counter() - t1)
+    if found is None:
+        return None
+    sigma, u, scale = found
+    if not np.isfinite(scale):
+        return None  # the full solver raises the overflow error
+    d = x - y[sigma]
+    return AssignmentResult(
+        sigma=sigma,
+        u=u,
+        v=np.zeros(n),
+        cost=float(np.einsum("ij,ij->", d, d) / n),
+        method="nn",
+        engine="numpy",
+        tol=TOL_REL * scale if tol is None else float(tol),
+        max_violation=0.0,  # every reduced cost c_ij − u_i ≥ 0: u_i is the exact row minimum
+        max_gap=0.0,  # u_i is the cost of the pair (i, σ(i)) itself
+        rounds=0,
+        n_edges=n,
         seconds=time.perf_counter() - t0,
     )
 

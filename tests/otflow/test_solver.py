@@ -267,3 +267,69 @@ def test_trace_records_the_solver_steps_into_the_given_list():
     np.testing.assert_array_equal(otflow.solve_assignment(x, y).sigma, res.sigma)
     with pytest.raises(ValueError, match="trace: expected a list"):
         otflow.solve_assignment(x[:3], y[:3], trace=print)
+
+
+# ----- the one-pass nearest-neighbour certificate (otflow._nnpath) ------------------------------------
+
+
+@pytest.mark.parametrize("dim", [16, 64, 512])
+def test_near_identity_in_high_dimension_takes_the_one_pass_path_and_is_exact(dim):
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(dim)
+    n = 600
+    x = rng.normal(size=(n, dim))
+    y = x + 0.1 * np.tanh(x @ rng.normal(size=(dim, dim)) / np.sqrt(dim)) + 0.05 * rng.normal(size=(n, dim))
+    perm = rng.permutation(n)
+    y = y[perm]
+    res = otflow.solve_assignment(x, y)
+    assert res.method == "nn" and res.rounds == 0
+    c = cdist(x, y, "sqeuclidean")
+    _, cols = linear_sum_assignment(c)
+    np.testing.assert_array_equal(res.sigma, cols)
+    np.testing.assert_allclose(res.cost, c[np.arange(n), cols].mean(), rtol=1e-12)
+    # the certificate itself: v = 0 and u the row minima, so every reduced cost is >= 0
+    reduced = c - res.u[:, None] - res.v[None, :]
+    assert reduced.min() >= -res.tol and np.abs(reduced[np.arange(n), res.sigma]).max() <= res.tol
+
+
+def test_when_nearest_neighbours_collide_the_full_solver_runs():
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(500, 32)), rng.normal(size=(500, 32))
+    res = otflow.solve_assignment(x, y)
+    assert res.method == "blas"
+    c = cdist(x, y, "sqeuclidean")
+    _, cols = linear_sum_assignment(c)
+    np.testing.assert_allclose(res.cost, c[np.arange(500), cols].mean(), rtol=1e-12)
+    assert otflow.solve_assignment(x, x[::-1].copy()).method == "nn"  # a permutation of the same points
+
+
+def test_a_row_the_float32_pass_cannot_decide_is_decided_in_float64():
+    """Two columns whose distances to the row differ by ~1e-14 relative: below float32's bound, so
+    the row is rechecked from coordinate differences and the truly nearer column wins."""
+    from otflow import _nnpath
+
+    rng = np.random.default_rng(2)
+    dim = 256
+    ya = rng.normal(size=dim)
+    yb = ya + 1e-3 * rng.normal(size=dim)
+    others = rng.normal(size=(20, dim)) * 3
+    offset = rng.normal(size=dim)
+    offset -= offset @ (yb - ya) / ((yb - ya) @ (yb - ya)) * (yb - ya)  # orthogonal to yb − ya
+    for t, nearer in ((0.5 + 1e-6, 1), (0.5 - 1e-6, 0)):
+        x0 = ya + t * (yb - ya) + offset
+        y = np.vstack([ya, yb, others])
+        exact = ((x0 - y) ** 2).sum(1)
+        assert exact.argmin() == nearer and abs(exact[0] - exact[1]) < 1e-9 * exact[0]
+        x = x0[None, :]
+        x32, y32t = x.astype(np.float32), y.astype(np.float32).T
+        sqy = (y * y).sum(1)
+        nx, bounds = np.sqrt((x * x).sum(1)), (np.sqrt(sqy.max()), sqy.max())
+        cols = _nnpath._block_minima(
+            x, y, x32, y32t, sqy.astype(np.float32), nx, *bounds, slice(0, 1), _nnpath._dot_bound(dim)
+        )
+        assert cols[0] == nearer
