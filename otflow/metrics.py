@@ -351,12 +351,17 @@ class OTScore:
         Mean cost of the network's own pairing, :math:`\\frac1m\\sum_i\\|x_i - y_i\\|^2`.
     cost_optimal : float
         Mean cost of the optimal pairing, i.e. :math:`W_2^2` of the two empirical measures.
+    scale : float
+        The unit of the costs: they are those of ``x / scale`` and ``y / scale``, so the costs of
+        the input are ``cost · scale²``. ``scale`` is 1 unless those would overflow float64 (then a
+        power of two that brings the largest coordinate near 1); the score never depends on it.
     """
 
     score: float
     sigma: np.ndarray
     cost_identity: float
     cost_optimal: float
+    scale: float = 1.0
 
     @property
     def cost_gap(self) -> float:
@@ -388,9 +393,9 @@ def ot_score(x, y) -> OTScore:
     OTScore
         With the score, the optimal permutation and the cost gap. Always report the task fit
         beside OTS: a collapsed map can score 1 (SPEC §8.14). The score and the permutation are
-        scale-free and exact at any magnitude; the costs are float64 values, so coordinates so
-        large that a mean squared cost overflows (``≳ 1e154``) raise ``ValueError``, and costs
-        below ``1e-308`` round to 0.
+        scale-free and exact at any finite magnitude. Where the mean squared costs would overflow
+        float64 (coordinates ``≳ 1e154``) they are reported for the clouds divided by a power of
+        two, ``OTScore.scale`` (exact), instead of raising; costs below ``1e-308`` round to 0.
 
     Examples
     --------
@@ -401,11 +406,17 @@ def ot_score(x, y) -> OTScore:
     x, y = check_pair(x, y)
     sigma = optimal_assignment(x, y)  # scale-free: found for finite input of any magnitude
     m = x.shape[0]
+    scale = 1.0
+    big = max(float(np.abs(x).max()), float(np.abs(y).max()))
+    if big > 1e150:  # squared distances would overflow: report costs in units of scale² (exact: a power of 2)
+        scale = float(2.0 ** np.ceil(np.log2(big)))
+        x, y = x / scale, y / scale
     return OTScore(
         score=float(np.count_nonzero(sigma == np.arange(m)) / m),
         sigma=sigma,
         cost_identity=assignment_cost(x, y),
         cost_optimal=assignment_cost(x, y, sigma),
+        scale=scale,
     )
 
 
