@@ -418,20 +418,14 @@ def main(argv=None) -> int:
     from otflow.experiment import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        grid = _grid_from_args(args)
-        tasks = grid.tasks()
-    except (TypeError, ValueError) as err:
-        parser.error(str(err))
+    args, grid, tasks = engine.grid_from_command_line(parser, argv, _grid_from_args)
     out_dir = Path(args.out or "runs/images")
     if args.dry_run:
         for t in tasks:
             print(f"{t.name}  {result_status(out_dir / t.name) or 'no result'}")
         print(f"{len(tasks)} tasks in grid {grid.name}; run folders under {out_dir}")
         return EXIT_OK
-    if (out_dir / f"sweep-{grid.name}.json").exists() and not args.resume:
-        parser.error(f"--out: {out_dir} already holds sweep {grid.name}; pass --resume to continue it")
+    engine.refuse_without_resume(parser, out_dir, grid.name, args.resume)
     t0 = time.perf_counter()
     try:
         result = run_sweep(

@@ -173,15 +173,9 @@ def _grid(args) -> ToyGrid:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        grid = _grid(args)
-        tasks = grid.tasks()
-    except (TypeError, ValueError) as err:
-        parser.error(str(err))
+    args, grid, tasks = engine.grid_from_command_line(parser, argv, _grid)
     out = Path(args.out or "runs/toy")
-    if (out / f"sweep-{grid.name}.json").exists() and not args.resume:
-        parser.error(f"--out: {out} already holds sweep {grid.name}; pass --resume to continue it")
+    engine.refuse_without_resume(parser, out, grid.name, args.resume)
     t0 = time.perf_counter()
     try:
         result = run_sweep(

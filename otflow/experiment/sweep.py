@@ -28,6 +28,8 @@ __all__ = [
     "result_status",
     "export_results",
     "run_sweep",
+    "grid_from_command_line",
+    "refuse_without_resume",
 ]
 
 DONE = ("completed", "diverged")  # a result that is final: not rerun
@@ -366,3 +368,20 @@ def _run_ray(todo, out_dir, man, task_fn, max_attempts, bar, cpus_per_task, gpus
     finally:
         if started:
             ray.shutdown()
+
+
+def grid_from_command_line(parser, argv, make_grid) -> tuple:
+    """``(args, grid, tasks)`` from ``argv``: ``make_grid(args)`` builds the grid; a ValueError or
+    TypeError there, or in ``grid.tasks()``, is a usage error (argparse's exit 2 with the message)."""
+    args = parser.parse_args(argv)
+    try:
+        grid = make_grid(args)
+        return args, grid, grid.tasks()
+    except (TypeError, ValueError) as err:
+        parser.error(str(err))
+
+
+def refuse_without_resume(parser, out, grid_name: str, resume: bool) -> None:
+    """The common grammar: a folder that already holds this sweep's manifest needs ``--resume``."""
+    if (Path(out) / f"sweep-{grid_name}.json").exists() and not resume:
+        parser.error(f"--out: {out} already holds sweep {grid_name}; pass --resume to continue it")

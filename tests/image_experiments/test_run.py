@@ -15,6 +15,7 @@ from image_experiments.figures import make_figures
 from image_experiments.models import build_model
 from image_experiments.run import Config, main, profile_config, run
 
+from .resume_check import interrupted_then_resumed
 from .test_data import _fake_cifar
 
 
@@ -108,32 +109,24 @@ def test_smoke_run_cifar100_official_format(tmp_path):
 
 def test_resume_after_interruption_is_exact(tmp_path, real_data_dir):
     kw = dict(epochs=3, nulls=False, robust=False, ablation=False)
-    ref = run(_smoke(tmp_path / "a", real_data_dir, **kw))
-
-    class Stop(KeyboardInterrupt):
-        pass
-
-    def stop_after_first(rec):
-        if rec["epoch"] == 1:
-            raise Stop
-
-    cfg = _smoke(tmp_path / "b", real_data_dir, **kw)
-    with pytest.raises(Stop):
-        run(cfg, on_epoch_end=stop_after_first)
-    rdir = tmp_path / "b" / cfg.name
-    assert json.loads((rdir / "metrics.json").read_text())["status"] == "interrupted"
-    assert torch.load(rdir / "checkpoint.pt", weights_only=False)["epoch"] == 1
-    res = run(cfg)
-    for key in ("final_epoch", "train", "test", "summary", "stages"):
-        assert res[key] == ref[key], key
+    ref, res, cfg = interrupted_then_resumed(lambda d: _smoke(d, real_data_dir, **kw), tmp_path)
     a = torch.load(tmp_path / "a" / cfg.name / "checkpoint.pt", weights_only=False)
-    b = torch.load(rdir / "checkpoint.pt", weights_only=False)
-    for name, t in a["model"].items():
-        torch.testing.assert_close(b["model"][name], t, rtol=0, atol=0)
+    b = torch.load(tmp_path / "b" / cfg.name / "checkpoint.pt", weights_only=False)
     strip = [{k: v for k, v in h.items() if not k.endswith("_s") and k != "img_per_s"} for h in a["history"]]
     assert strip == [{k: v for k, v in h.items() if not k.endswith("_s") and k != "img_per_s"} for h in b["history"]]
     # a completed run is not redone
     assert run(cfg)["test"] == res["test"]
+
+
+def test_interrupted_run_records_its_status(tmp_path, real_data_dir):
+    cfg = _smoke(tmp_path, real_data_dir, epochs=2, nulls=False, robust=False, ablation=False)
+
+    def stop(rec):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, on_epoch_end=stop)
+    assert json.loads((tmp_path / cfg.name / "metrics.json").read_text())["status"] == "interrupted"
 
 
 def test_config_change_in_same_folder_is_refused(tmp_path, real_data_dir):
