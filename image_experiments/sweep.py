@@ -326,7 +326,7 @@ def summary_table(result: SweepResult, out_dir) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from otflow.experiment import add_common_options
-    from otflow.experiment.cli import csv_list, key_value
+    from otflow.experiment.cli import csv_list
 
     p = argparse.ArgumentParser(
         prog="python -m image_experiments.sweep",
@@ -340,8 +340,6 @@ def build_parser() -> argparse.ArgumentParser:
         out_help="where the run folders and the manifest go (default runs/images)",
         resume_help="continue the sweep in --out: tasks with a result are skipped, interrupted runs resume",
     )
-    p.add_argument("--backend", choices=("local", "ray"), default="local", help="run tasks here or on Ray")
-    p.add_argument("--address", default=None, help="Ray cluster address (auto or host:port); default: a local one")
     p.add_argument(
         "--profile",
         default=None,
@@ -352,17 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ks", type=csv_list(int, "--ks"), default=None, help="comma-separated K values")
     p.add_argument("--wds", type=csv_list(float, "--wds"), default=None, help="comma-separated λ values")
     p.add_argument("--seeds", type=csv_list(int, "--seeds"), default=None, help="comma-separated seeds")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a Config field in every task (repeatable), e.g. --set epochs=3",
-    )
-    p.add_argument("--max-attempts", type=int, default=3, help="attempts per task before it is recorded failed")
-    p.add_argument("--cpus-per-task", type=int, default=1, help="CPUs (torch threads) per task")
+    engine.add_sweep_options(p, set_help="override a Config field in every task (repeatable), e.g. --set epochs=3")
     p.add_argument(
         "--gpus-per-task", type=float, default=None, help="GPUs per Ray task (default 1 if the cluster has any)"
     )

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from otflow.experiment import sweep as engine
-from otflow.experiment.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_common_options, csv_list, key_value
+from otflow.experiment.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_common_options, csv_list
 
 __all__ = ["ToyGrid", "WDS", "PROBLEMS", "PROFILES", "status", "run_task", "run_sweep", "main"]
 
@@ -145,19 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problems", type=csv_list(str, "--problems"), default=PROBLEMS, help="comma-separated problems")
     p.add_argument("--wds", type=csv_list(float, "--wds"), default=WDS, help="comma-separated λ values")
     p.add_argument("--seeds", type=csv_list(int, "--seeds"), default=(0, 1, 2), help="comma-separated seeds")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a toy_experiments.gaussians Config field in every task (repeatable)",
-    )
-    p.add_argument("--backend", choices=("local", "ray"), default="local", help="run tasks here or on Ray")
-    p.add_argument("--address", default=None, help="Ray cluster address (auto or host:port); default: a local one")
-    p.add_argument("--max-attempts", type=int, default=3, help="attempts per task before it is recorded failed")
-    p.add_argument("--cpus-per-task", type=int, default=1, help="CPUs (torch threads) per task")
+    engine.add_sweep_options(p, set_help="override a toy_experiments.gaussians Config field in every task (repeatable)")
     return p
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "run_sweep",
     "grid_from_command_line",
     "refuse_without_resume",
+    "add_sweep_options",
 ]
 
 DONE = ("completed", "diverged")  # a result that is final: not rerun
@@ -385,3 +386,17 @@ def refuse_without_resume(parser, out, grid_name: str, resume: bool) -> None:
     """The common grammar: a folder that already holds this sweep's manifest needs ``--resume``."""
     if (Path(out) / f"sweep-{grid_name}.json").exists() and not resume:
         parser.error(f"--out: {out} already holds sweep {grid_name}; pass --resume to continue it")
+
+
+def add_sweep_options(parser, *, set_help: str) -> None:
+    """The options every sweep command shares: ``--set KEY=VALUE``, ``--backend``, ``--address``,
+    ``--max-attempts``, ``--cpus-per-task``."""
+    from otflow.experiment.cli import key_value
+
+    parser.add_argument(
+        "--set", dest="overrides", type=key_value, action="append", default=[], metavar="KEY=VALUE", help=set_help
+    )
+    parser.add_argument("--backend", choices=("local", "ray"), default="local", help="run tasks here or on Ray")
+    parser.add_argument("--address", default=None, help="Ray cluster address (auto or host:port); default: a local one")
+    parser.add_argument("--max-attempts", type=int, default=3, help="attempts per task before it is recorded failed")
+    parser.add_argument("--cpus-per-task", type=int, default=1, help="CPUs (torch threads) per task")
