@@ -78,7 +78,7 @@ def _docs(args, parser) -> int:
         if args.figures and settings:
             figures(settings, d.parent / "figures")
         blocks = render_blocks(col, settings, figure_files=_figure_files(d))
-        text, unknown = docs.fill(d.read_text(), blocks)
+        text, unknown = docs.fill(d.read_text(), blocks, root=d.resolve().parents[1])
         if unknown:
             parser.error(f"DOC {d}: unknown generated block(s) {', '.join(unknown)}")
         write_text(d, text)

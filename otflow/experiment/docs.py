@@ -9,7 +9,9 @@ A document marks each generated part with a pair of HTML comments that Markdown 
 :func:`fill` replaces every block's content with what the report renders now; :func:`check`
 returns a unified diff for every block whose content differs, and names blocks the report does
 not know. Prose outside the blocks carries no measured number; a number that prose needs is put in
-a block of its own.
+a block of its own. A block whose id is ``file:<path>`` holds the text of that committed file
+(``<path>`` relative to the repository, e.g. ``file:results/benchmarks/gpu_estimate_m1000.md``):
+the output a script wrote, included as it is.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import difflib
 import re
 from pathlib import Path
 
-__all__ = ["fill", "check", "block_ids"]
+__all__ = ["fill", "check", "block_ids", "with_files"]
 
 _BLOCK = re.compile(
-    r"(<!-- generated:begin (?P<id>[\w.-]+) -->\n)(?P<body>.*?)(<!-- generated:end (?P=id) -->)", re.DOTALL
+    r"(<!-- generated:begin (?P<id>[\w.:/-]+) -->\n)(?P<body>.*?)(<!-- generated:end (?P=id) -->)", re.DOTALL
 )
 
 
@@ -33,8 +35,22 @@ def _body(content: str) -> str:
     return content.strip("\n") + "\n"
 
 
-def fill(text: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
-    """``text`` with every known block's body replaced; returns it and the ids the report does not know."""
+def with_files(blocks: dict[str, str], text: str, root) -> dict[str, str]:
+    """``blocks`` plus the ``file:<path>`` blocks that ``text`` names, read from ``root``."""
+    out = dict(blocks)
+    for bid in block_ids(text):
+        if bid.startswith("file:"):
+            path = Path(root) / bid[len("file:") :]
+            if path.is_file():
+                out[bid] = path.read_text()
+    return out
+
+
+def fill(text: str, blocks: dict[str, str], root=None) -> tuple[str, list[str]]:
+    """``text`` with every known block's body replaced (``file:`` blocks read from ``root``, the
+    repository); returns it and the ids the report does not know."""
+    if root is not None:
+        blocks = with_files(blocks, text, root)
     unknown = []
 
     def repl(m):
@@ -49,6 +65,7 @@ def fill(text: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
 def check(path: Path, blocks: dict[str, str]) -> list[str]:
     """Problems of one document: a diff per stale block, a line per unknown block; [] when current."""
     text = Path(path).read_text()
+    blocks = with_files(blocks, text, Path(path).resolve().parents[1])
     ids = block_ids(text)
     if not ids:
         return [f"{path}: no generated blocks (<!-- generated:begin ID --> … <!-- generated:end ID -->)"]
