@@ -112,11 +112,14 @@ def save_npz(path, **arrays) -> Path:
 def _git_revision() -> str | None:
     """``git rev-parse HEAD`` of this checkout (``-dirty`` with uncommitted changes to tracked files).
 
-    Where the code runs from a copy of the tree without ``.git`` (a remote machine), the revision
-    the copy was made from can be given in ``$OTFLOW_GIT_REVISION``; it is recorded with ``-copy``.
+    Where the code runs from a copy of the tree (a remote machine, whose ``.git``, if any, may be
+    stale), the revision the copy was made from can be given in ``$OTFLOW_GIT_REVISION``: it is
+    recorded, with ``-copy``, in place of what git says.
     """
     here = Path(__file__).resolve().parent
     given = os.environ.get("OTFLOW_GIT_REVISION")
+    if given:
+        return f"{given}-copy"
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
@@ -130,7 +133,7 @@ def _git_revision() -> str | None:
         ).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return f"{given}-copy" if given else None
+        return None
 
 
 def _cpu_model() -> str | None:

@@ -80,12 +80,14 @@ def test_prepare_run_folder_needs_resume_and_the_same_config(tmp_path):
         prepare_run_folder(tmp_path / "other", dict, {"a": 1}, resume=True)
 
 
-def test_git_revision_of_a_copy_without_git_comes_from_the_environment(monkeypatch):
+def test_git_revision_of_a_copy_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("OTFLOW_GIT_REVISION", "0123abcd")  # wins over a (possibly stale) .git
+    assert runs._git_revision() == "0123abcd-copy"
+
     def no_git(*a, **k):
         raise OSError("git: not found")
 
     monkeypatch.setattr(runs.subprocess, "run", no_git)
-    monkeypatch.delenv("OTFLOW_GIT_REVISION", raising=False)
-    assert runs._git_revision() is None
-    monkeypatch.setenv("OTFLOW_GIT_REVISION", "0123abcd")
     assert runs._git_revision() == "0123abcd-copy"
+    monkeypatch.delenv("OTFLOW_GIT_REVISION")
+    assert runs._git_revision() is None
