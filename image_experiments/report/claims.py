@@ -26,6 +26,15 @@ CLAIM6_FLAT = 5.0  # "about unchanged": mean drop over the 10-50 % part within �
 SubClaim = tuple  # (label, statement, Verdict)
 
 
+def _main(settings: dict, *, heads: tuple = ("linear",)):
+    """The settings a claim is judged on: SPEC's nets (Table 1 width) with a head in ``heads``.
+
+    Side studies feed only their own sub-claims: the width study (``width`` set) claim 7c, the
+    σ(BN) head check (``head=bn-relu``) claim 3, the claim it was run for.
+    """
+    return [s for s in settings.values() if s["fields"].get("width") is None and s["fields"]["head"] in heads]
+
+
 def _by_seed(runs, key) -> dict:
     return {r["config"]["seed"]: r["values"].get(key) for r in runs}
 
@@ -60,7 +69,7 @@ def _learned(s, arch, key, *, lower: bool) -> Verdict:
 
 def _claim1(settings) -> list:
     out = []
-    for s in settings.values():
+    for s in _main(settings):
         if s["fields"]["k"] != 4:
             continue
         t = s["title"]
@@ -86,7 +95,7 @@ def _group_means(runs_by_wd: dict, lo: float, hi: float, key: str) -> dict:
 
 def _claim2(settings) -> list:
     out = []
-    for s in settings.values():
+    for s in _main(settings):
         f = s["fields"]
         if f["k"] != 1 or f["dataset"] == "mnist":
             continue
@@ -122,7 +131,7 @@ def _claim2(settings) -> list:
 
 def _claim3(settings) -> list:
     out = []
-    for s in settings.values():
+    for s in _main(settings, heads=("linear", "bn-relu")):
         f = s["fields"]
         if f["k"] != 1 or f["dataset"] == "mnist":
             continue
@@ -143,7 +152,7 @@ def _claim3(settings) -> list:
 
 def _claim4(settings) -> list:
     out = []
-    for s in settings.values():
+    for s in _main(settings):
         if s["fields"]["dataset"] != "mnist":
             continue
         cells = _cells(s, "resnet")
@@ -178,7 +187,7 @@ _CLAIM5 = (  # label, value, statement, whether the ResNet's value is claimed th
 
 def _claim5(settings) -> list:
     out = []
-    for s in settings.values():
+    for s in _main(settings):
         if not any(r["values"].get("noise_drop") is not None for r in s["runs"]):
             continue
         t = s["title"] + ("" if s["fields"]["dataset"] == "cifar100" else " (the paper's is CIFAR-100 K=1, λ=5e-2)")
@@ -190,7 +199,7 @@ def _claim5(settings) -> list:
 
 def _claim6(settings) -> list:
     out = []
-    for s in settings.values():
+    for s in _main(settings):
         if not any(r["values"].get("ablation_drop_10_50") is not None for r in s["runs"]):
             continue
         t = s["title"]
@@ -218,7 +227,7 @@ def _claim6(settings) -> list:
 
 def _claim7(settings) -> list:
     out = []
-    for s in settings.values():
+    for s in _main(settings):
         for arch, tag in (("resnet", "a"), ("plain", "b")):
             parts = [
                 (f"λ={wd:g}", direction(_by_seed(rs, "lss_last"), _by_seed(rs, "lss_epoch1")))
@@ -239,6 +248,8 @@ def _claim7_width(settings) -> list:
     groups = defaultdict(lambda: defaultdict(list))
     for s in settings.values():
         f = s["fields"]
+        if f["head"] != "linear":
+            continue
         family = "mnist" if f["dataset"] == "mnist" else "cifar"
         width = f.get("width") or TABLE1[(family, f["k"])]["dims"][0][0]  # None: Table 1's width
         rest = {k: v for k, v in f.items() if k != "width"}

@@ -52,7 +52,7 @@ def test_paper_tables_transcribed_from_spec():
 # fixture runs: image_experiments.run's layout with planted numbers
 
 
-def write_run(root, dataset, arch, k, wd, seed, *, status="completed", epochs=3, width=None, **v):
+def write_run(root, dataset, arch, k, wd, seed, *, status="completed", epochs=3, width=None, head="linear", **v):
     """A run folder with planted numbers; ``v`` overrides the defaults below (accuracies in %)."""
     d = dict(
         lss=2.0,
@@ -73,8 +73,8 @@ def write_run(root, dataset, arch, k, wd, seed, *, status="completed", epochs=3,
         lss_epoch1=None,
     )
     d.update(v)
-    cfg = profile_config("smoke", dataset, arch, k, wd=wd, seed=seed, width=width)
-    rdir = root / cfg.name
+    cfg = profile_config("smoke", dataset, arch, k, wd=wd, seed=seed, width=width, head=head)
+    rdir = root / (cfg.name + ("" if head == "linear" else f"_{head}"))
     write_json(rdir / "config.json", {**cfg.to_dict(), "run_dir": str(rdir)})
     if status != "completed":
         doc = {"status": status, "epochs_completed": 1}
@@ -419,3 +419,19 @@ def test_width_claim_compares_same_seed_runs_across_widths(runs_dir):
     assert v.word == "HOLDS" and "width 250→500" in v.text and "width 500→1000" in v.text
     write_run(runs_dir, "mnist", "resnet", 1, 1e-3, 0, width=2000, lss=3.0)  # one seed at 2000: undecided step
     assert _verdicts(runs_dir)["7c"].word == "INCONCLUSIVE"
+
+
+def test_side_studies_feed_only_their_own_claims(runs_dir):
+    """Width-study runs are judged by 7c alone, σ(BN)-head runs by claim 3 alone (the head check)."""
+    for seed in SEEDS:
+        write_run(runs_dir, "mnist", "resnet", 1, 1e-3, seed, width=250, lss=1.5 + _jit(seed))
+        for arch in ("resnet", "plain"):
+            write_run(runs_dir, "cifar10", arch, 1, 1e-2, seed, head="bn-relu", last_share=0.8)
+    subs = [
+        (label, text)
+        for _, ss in report.claims(report.aggregate(report.collect(runs_dir)["runs"]))
+        for label, text, _ in ss
+    ]
+    assert [lab for lab, text in subs if "width=250" in text] == []
+    assert {lab for lab, text in subs if "bn-relu" in text} == {"3a", "3b"}
+    assert any(lab == "7c" for lab, _ in subs)
