@@ -20,6 +20,7 @@ Exit status 0 when every answer agrees, 1 otherwise, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -84,13 +85,34 @@ def _print(row: dict) -> None:
     )
 
 
+def markdown(doc: dict) -> str:
+    """The rows of a saved ``--out`` file as a markdown table (``--markdown FILE``; docs include it)."""
+    lines = [
+        f"torch {doc['torch']} on {doc['device_name']}; the numpy engine on that machine's CPU",
+        "",
+        "| case | n | numpy engine (CPU) | torch engine | CPU / torch | same answer, certified |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in doc["rows"]:
+        lines.append(
+            f"| {r['case']} | {r['n']:,} | {r['numpy_s']:.2f} s ({r['numpy_method']}) | {r['torch_s']:.2f} s "
+            f"({r['torch_engine']}, {r['torch_method']}) | {r['speedup']:.2f}× | "
+            f"{'yes' if r['ok'] and r['same_sigma'] else 'NO'} (cost rel. diff {r['cost_rel_diff']:.0e}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda", help="torch device of the torch engine (default cuda)")
     p.add_argument("--cases", nargs="*", default=list(CASES), help=f"subset of {list(CASES)}")
     p.add_argument("--sizes", nargs="*", type=int, default=[10_000], help="numbers of points (default 10,000)")
     p.add_argument("--out", default=None, metavar="FILE", help="write the rows as JSON to FILE")
+    p.add_argument("--markdown", default=None, metavar="FILE", help="print the rows of a saved --out FILE as markdown")
     args = p.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())), end="")
+        return 0
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print(f"error: --device {args.device}: CUDA is not available here", file=sys.stderr)
         return 2

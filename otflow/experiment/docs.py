@@ -87,3 +87,38 @@ def check(path: Path, blocks: dict[str, str]) -> list[str]:
             )
             problems.append("".join(diff))
     return problems
+
+
+def main(argv=None) -> int:
+    """``python -m otflow.experiment.docs --check-docs|--write-docs DOC...``: the ``file:`` blocks of
+    documents that hold no report's blocks (e.g. docs/performance.md). Exit 0 when current (or
+    written), 1 with a diff when stale, 2 for bad usage."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m otflow.experiment.docs", description=main.__doc__.split("\n")[0])
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--check-docs", nargs="+", metavar="DOC", help="exit 1 with a diff if a file: block is stale")
+    g.add_argument("--write-docs", nargs="+", metavar="DOC", help="rewrite the file: blocks from the files")
+    args = p.parse_args(argv)
+    docs = args.check_docs or args.write_docs
+    missing = [d for d in docs if not Path(d).is_file()]
+    if missing:
+        print(f"error: no such document: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.check_docs:
+        problems = [q for d in docs for q in check(Path(d), {})]
+        for q in problems:
+            print(q, file=sys.stderr)
+        return 1 if problems else 0
+    for d in docs:
+        text, unknown = fill(Path(d).read_text(), {}, Path(d).resolve().parents[1])
+        if unknown:
+            print(f"error: {d}: blocks with no file: {', '.join(unknown)}", file=sys.stderr)
+            return 1
+        Path(d).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -54,3 +54,13 @@ def test_bad_usage_exits_2(argv, capsys):
         _gpu_check().main(argv)
     assert info.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_committed_h200_table_is_the_rendering_of_its_json(capsys):
+    """results/benchmarks/h200/gpu_check.md is what --markdown prints; cell text with '|' is escaped."""
+    root = _PATH.parents[1] / "results" / "benchmarks" / "h200"
+    assert _gpu_check().main(["--markdown", str(root / "gpu_check.json")]) == 0
+    text = capsys.readouterr().out
+    assert text == (root / "gpu_check.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert all(line.replace("\\|", "").count("|") == 6 for line in rows)  # five cells in every row

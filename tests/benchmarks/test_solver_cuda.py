@@ -24,3 +24,10 @@ def test_solver_cuda_on_cpu_agrees_and_writes_rows(tmp_path):
 def test_solver_cuda_refuses_bad_usage(capsys):
     assert solver_cuda.main(["--device", "cpu", "--cases", "no-such-case"]) == 2
     assert "cases must be among" in capsys.readouterr().err
+
+
+def test_committed_h200_table_is_the_rendering_of_its_rows(capsys):
+    """results/benchmarks/h200/solver_cuda.md is what --markdown prints for the committed JSON."""
+    root = Path(__file__).resolve().parents[2] / "results" / "benchmarks" / "h200"
+    assert solver_cuda.main(["--markdown", str(root / "solver_cuda.json")]) == 0
+    assert capsys.readouterr().out == (root / "solver_cuda.md").read_text()
