@@ -225,11 +225,18 @@ def lowdim_certificate(x, y, u, v, rows, n_keep):
         ui = u[i]
         worst = np.inf
         nk = 0
+        xi0 = x[i, 0]
+        xi1 = x[i, 1] if dim > 1 else 0.0
         for j in range(m):
-            s = 0.0
-            for d in range(dim):
-                q = x[i, d] - y[j, d]
-                s += q * q
+            if dim == 2:  # the common case, unrolled: the same sum in the same order
+                q0 = xi0 - y[j, 0]
+                q1 = xi1 - y[j, 1]
+                s = q0 * q0 + q1 * q1
+            else:
+                s = 0.0
+                for d in range(dim):
+                    q = x[i, d] - y[j, d]
+                    s += q * q
             r = s - ui - v[j]
             if nk < n_keep:
                 pos = nk

@@ -43,6 +43,8 @@ _ENGINES = ("auto", "numpy", "torch")
 DENSE_MAX_N = 256  # complete graph below this size
 LOWDIM_MAX_D = 8  # kd-tree candidates and the compiled exact certificate up to this dimension
 K_DEFAULT = 16  # candidates per row (and per column in the first graph) and pass
+KD_ROUNDS = 20  # at most this many kd-tree proposal rounds before the exact certificate (low D)
+KD_CHECK_K = 2  # columns per row proposed in those rounds (few: a small k prunes the search most)
 MULTISCALE_DEPTH = 8
 MULTISCALE_MIN_N = 256  # coarse-to-fine potentials above this size (mean-shift potential below)
 TOL_REL = 1e-11  # default tolerance relative to the cost scale max‖x_c‖² + max‖y_c‖²
@@ -287,6 +289,37 @@ class _ExactLowDim:
         cols, costs, red = _kernels().lowdim_certificate(self.p.x, self.p.y, np.zeros(self.p.n), v, rows, k)
         return cols, costs, red
 
+    # candidates from weighted kd-trees (otflow._kdw): proposals only (each pair's cost is exact);
+    # the certificate is always the exact pass over all pairs above
+
+    def _tree(self, side: str):
+        if not hasattr(self, "_trees"):
+            self._trees = {}
+        if side not in self._trees:
+            from otflow._kdw import WeightedTree
+
+            self._trees[side] = WeightedTree(self.p.y if side == "y" else self.p.x)
+        return self._trees[side]
+
+    def kd_row_topk(self, rows, v, k):
+        """Each row's k smallest ``c_ij − v_j``: ``(cols, costs, keys)``, ascending in key."""
+        return self._tree("y").knn(self.p.x[rows], v, k)
+
+    def kd_col_topk(self, u, k):
+        """Each column's k smallest ``c_ij − u_i``: ``(rows, cols, costs)`` of those pairs."""
+        idx, costs, _ = self._tree("x").knn(self.p.y, u, k)
+        return idx, np.repeat(np.arange(self.p.n), idx.shape[1]).reshape(idx.shape), costs
+
+    def kd_col_query(self, cols, u, k):
+        """For the given columns, their k smallest ``c_ij − u_i``: ``(rows, costs, keys)``."""
+        return self._tree("x").knn(self.p.y[cols], u, k)
+
+    def kd_ctransform(self, rows, u_rows):
+        """``v_j = min_{i ∈ rows} c_ij − u_i`` (the c-transform over a sub-sample of the rows)."""
+        from otflow._kdw import WeightedTree
+
+        return WeightedTree(self.p.x[rows]).knn(self.p.y, u_rows, 1)[2][:, 0]
+
 
 # ----------------------------------------------------------------------------------------------
 # solving on a candidate graph
@@ -367,6 +400,8 @@ def _approx_potential(p: _Problem, eng, k: int, depth: int, trace: list | None) 
     sp = p.sub(rows, cols)
     state = _solve(sp, _make_engine(sp, eng), "auto", k, 1000, depth - 1, trace)
     # the sub-problem's costs are the full problem's costs, so its potentials transfer
+    if isinstance(eng, _ExactLowDim):
+        return eng.kd_ctransform(rows, state.m.u)
     return eng.ctransform(rows, state.m.u)
 
 
@@ -380,12 +415,12 @@ def _first_graph(p: _Problem, eng, v0: np.ndarray, k: int):
     k = min(k, n)
     g = _Graph(n)
     g.add(np.arange(n), np.arange(n), _identity_costs(p, isinstance(eng, _ExactLowDim)))
-    if isinstance(eng, _ExactLowDim):
-        cols, costs, keys = eng.row_topk(np.arange(n), v0, k)
+    if isinstance(eng, _ExactLowDim):  # kd-tree proposals; no threshold: the exact pass certifies
+        cols, costs, keys = eng.kd_row_topk(np.arange(n), v0, k)
         g.add(np.repeat(np.arange(n), cols.shape[1]), cols, costs)
-        idr, costr, _ = _kernels().lowdim_certificate(p.y, p.x, np.zeros(n), keys[:, 0], np.arange(n), k)
-        g.add(idr, np.repeat(np.arange(n), idr.shape[1]), costr)
-        return g, keys[:, -1].copy()
+        idr, idc, costr = eng.kd_col_topk(keys[:, 0], k)
+        g.add(idr, idc, costr)
+        return g, None
     cols, costs, keys, (cr, cc, cv) = eng.row_topk(np.arange(n), v0, k, col_k=k)
     g.add(np.repeat(np.arange(n), cols.shape[1]), cols, costs)
     g.add(cr, cc, cv)
@@ -410,6 +445,39 @@ class _State:
     def row_lower_bounds(self) -> np.ndarray:
         drift = np.array([np.max(self.m.v - s) for s in self.snaps])
         return self.thresh - self.m.u - drift[self.snap_of_row]
+
+
+def _kd_refine(p: _Problem, cand: _ExactLowDim, m: _Matching, g: _Graph, k: int, slack: float, trace) -> None:
+    """Cheap rounds before the exact certificate (low D): weighted kd-tree proposals of the smallest
+    reduced costs; pairs that violate the dual join the graph and the matching is re-solved warm,
+    until the proposals show no violation (or ``KD_ROUNDS``). The first round asks for every row;
+    later ones only for the rows and columns whose potential the re-solve changed (a pair can turn
+    negative only through them). Proposals only: what certifies the answer is the exact pass over
+    all pairs that follows in :func:`_solve`."""
+    rows, cols_changed = np.arange(p.n), np.empty(0, np.int64)
+    for r in range(KD_ROUNDS):
+        t0 = time.perf_counter()
+        cc, costs, keys = cand.kd_row_topk(rows, m.v, KD_CHECK_K)
+        bad = keys - m.u[rows, None] < -p.tol
+        new = [(np.broadcast_to(rows[:, None], bad.shape)[bad], cc[bad], costs[bad])]
+        if cols_changed.size:
+            rr, costs, keys = cand.kd_col_query(cols_changed, m.u, KD_CHECK_K)
+            bad = keys - m.v[cols_changed, None] < -p.tol
+            new.append((rr[bad], np.broadcast_to(cols_changed[:, None], bad.shape)[bad], costs[bad]))
+        n_bad = sum(q[0].size for q in new)
+        rec = _emit(trace, step="kd", n=p.n, round=r + 1, checked=int(rows.size + cols_changed.size),
+                    violating=n_bad, kd_s=time.perf_counter() - t0)  # fmt: skip
+        if n_bad == 0:
+            return
+        for q in new:
+            g.add(*q)
+        u0, v0 = m.u.copy(), m.v.copy()
+        t0 = time.perf_counter()
+        m.solve(g, slack, warm=True, trace=trace)
+        if rec is not None:
+            rec["solve_s"] = time.perf_counter() - t0
+        # a reduced cost c_ij − u_i − v_j falls only where u_i or v_j rose: those rows and columns
+        rows, cols_changed = np.flatnonzero(m.u - u0 > slack), np.flatnonzero(m.v - v0 > slack)
 
 
 def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int, trace: list | None) -> _State:
@@ -452,6 +520,8 @@ def _solve(p: _Problem, eng, method: str, k: int, max_rounds: int, depth: int, t
         if thresh is not None:
             st.thresh[:] = thresh
             st.snaps[0] = v0.copy()
+        else:
+            _kd_refine(p, cand, m, g, k, slack, trace)
     st.method = method
     while True:
         need = np.flatnonzero(st.row_lower_bounds() < -p.tol)
