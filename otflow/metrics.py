@@ -409,7 +409,9 @@ def ot_score(x, y) -> OTScore:
     scale = 1.0
     big = max(float(np.abs(x).max()), float(np.abs(y).max()))
     if big > 1e150:  # squared distances would overflow: report costs in units of scale² (exact: a power of 2)
-        scale = float(2.0 ** np.ceil(np.log2(big)))
+        # 2**e ≥ big (frexp: big < 2**e), capped at 2**1023, the largest power of two in float64
+        # (2**1024 overflows); then |x| / scale < 2 and the squared distances stay finite
+        scale = float(np.ldexp(1.0, min(int(np.frexp(big)[1]), 1023)))
         x, y = x / scale, y / scale
     return OTScore(
         score=float(np.count_nonzero(sigma == np.arange(m)) / m),

@@ -343,6 +343,15 @@ def test_optimal_pairing_and_ots_are_found_at_any_magnitude(case, k):
         np.testing.assert_allclose(r.cost_optimal, expected, rtol=1e-9)
 
 
+def test_ot_score_near_the_largest_float():
+    """Coordinates near 1.8e308: the scale is capped at 2**1023 (2**1024 overflows); found by the fuzz test."""
+    x = np.array([[0.126, -0.132], [0.640, 0.105]])
+    y = np.array([[1.26e264, -1.32e302], [6.40e292, 1.049e308]])
+    r = otflow.ot_score(x, y)
+    assert r.scale == 2.0**1023 and np.isfinite([r.cost_identity, r.cost_optimal, r.cost_gap]).all()
+    np.testing.assert_allclose(r.cost_identity, otflow.assignment_cost(x / r.scale, y / r.scale), rtol=1e-12)
+
+
 @given(cloud_pairs(min_n=2, max_n=12), st.integers(-100, 100))
 def test_quadratic_quantities_scale_by_s_squared_and_overflow_raises(case, k):
     """W2², pairwise costs, assignment cost and energy of s·x are s² times those of x (s = 2^k, exact
