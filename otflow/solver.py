@@ -28,6 +28,7 @@ How (see docs/performance.md):
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -301,6 +302,10 @@ class _ExactLowDim:
             self._trees[side] = WeightedTree(self.p.y if side == "y" else self.p.x)
         return self._trees[side]
 
+    def leaf_order(self, side: str) -> np.ndarray:
+        """The points of ``x`` or ``y`` in the leaf order of their kd-tree (neighbours stay close)."""
+        return self._tree(side).nodes[0]
+
     def kd_row_topk(self, rows, v, k):
         """Each row's k smallest ``c_ij − v_j``: ``(cols, costs, keys)``, ascending in key."""
         return self._tree("y").knn(self.p.x[rows], v, k)
@@ -387,12 +392,10 @@ def _approx_potential(p: _Problem, eng, k: int, depth: int, trace: list | None) 
         return p.translation_potential()
     ns = n // 4
     if isinstance(eng, _ExactLowDim):
-        from scipy.spatial import cKDTree
-
         # every 4th point in kd-tree leaf order: a spatially even sub-sample, so the coarse
         # problem's potentials carry little sampling noise
-        rows = np.sort(cKDTree(p.x, leafsize=8).indices[::4][:ns])
-        cols = np.sort(cKDTree(p.y, leafsize=8).indices[::4][:ns])
+        rows = np.sort(eng.leaf_order("x")[::4][:ns])
+        cols = np.sort(eng.leaf_order("y")[::4][:ns])
     else:
         rng = np.random.default_rng(n)  # fixed: the answer must not depend on global random state
         rows = np.sort(rng.choice(n, ns, replace=False))
@@ -567,6 +570,15 @@ def _edge_costs(p: _Problem, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return out
 
 
+def _may_have_cuda() -> bool:
+    """Whether CUDA could be available, without importing torch: torch is loaded already (then
+    it is asked), or an NVIDIA device node exists (Linux), or the platform is not Linux (where no
+    cheap test exists; torch is asked)."""
+    if "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return True
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/nvidia0")
+
+
 def _pick_engine(engine: str, device):
     if engine not in _ENGINES:
         raise ValueError(f"engine: expected one of {_ENGINES}, got {engine!r}")
@@ -574,6 +586,8 @@ def _pick_engine(engine: str, device):
         if device is not None:
             raise ValueError("device: only meaningful with engine='torch' (or 'auto')")
         return "numpy", None
+    if engine == "auto" and device is None and not _may_have_cuda():
+        return "numpy", None  # no NVIDIA device: spare the first call torch's import (over a second)
     import torch
 
     if device is None:

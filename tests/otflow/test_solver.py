@@ -6,6 +6,11 @@ re-checked here on the dense matrix, independently of the solver's own blocked c
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -333,3 +338,19 @@ def test_a_row_the_float32_pass_cannot_decide_is_decided_in_float64():
             x, y, x32, y32t, sqy.astype(np.float32), nx, *bounds, slice(0, 1), _nnpath._dot_bound(dim)
         )
         assert cols[0] == nearer
+
+
+@pytest.mark.skipif(
+    os.path.exists("/dev/nvidiactl") or not sys.platform.startswith("linux"), reason="a machine that may have CUDA"
+)
+def test_first_call_without_a_gpu_does_not_import_torch():
+    """engine='auto' on a Linux machine with no NVIDIA device node solves with numpy and leaves torch unloaded
+    (its import alone is over a second of a one-off call)."""
+    code = (
+        "import sys, numpy as np, otflow\n"
+        "r = otflow.solve_assignment(np.random.default_rng(0).normal(size=(400, 2)), np.zeros((400, 2)) + 1)\n"
+        "print(r.engine, 'torch' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
+    assert out.stdout.split() == ["numba", "False"]
