@@ -2,7 +2,8 @@
 
 Per setting: probe LSS per epoch (Fig. 4), metrics against λ with the untrained and shuffled nulls
 and the √L / L references (Figs. 6-7), robustness (Fig. 9), unit ablation (Fig. 8) and projected
-tracks of a ResNet and a plain net (Fig. 3), each where the data exist.
+tracks of a ResNet and a plain net (Fig. 3), each where the data exist; across settings that differ
+only in width, LSS and accuracy against the width (Fig. 5).
 """
 
 from __future__ import annotations
@@ -173,6 +174,44 @@ def _tracks(plt, s: dict, lam: float):
     return fig
 
 
+def _width_groups(settings: dict) -> dict:
+    """(setting without its width, arch, λ) → {width: cell}, for settings that differ only in width."""
+    from image_experiments.models import TABLE1
+
+    groups = defaultdict(dict)
+    for s in settings.values():
+        f = s["fields"]
+        family = "mnist" if f["dataset"] == "mnist" else "cifar"
+        width = f.get("width") or TABLE1[(family, f["k"])]["dims"][0][0]
+        rest = {k: v for k, v in f.items() if k != "width"}
+        for (arch, wd), c in s["cells"].items():
+            groups[(s["title"].split(" (width=")[0], str(sorted(rest.items())), arch, wd)][width] = c
+    return {k: v for k, v in groups.items() if len(v) >= 2}
+
+
+def _width_study(plt, title: str, arch: str, wd: float, by_w: dict):
+    """LSS (with the untrained and shuffled nulls) and test accuracy against the width (Fig. 5)."""
+    ws = sorted(by_w)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, key, label in ((axes[0], "lss", "LSS"), (axes[1], "test_acc", "test acc %")):
+        pts = [(w, by_w[w][key]) for w in ws if by_w[w].get(key) is not None]
+        ax.errorbar([w for w, _ in pts], [v[0] for _, v in pts], yerr=[v[1] for _, v in pts], marker="o",
+                    ms=3, capsize=2, color=COLORS[arch], label=f"{arch} trained")  # fmt: skip
+        for null, style in (("untrained", "--"), ("shuffled", ":")):
+            ys = [(w, by_w[w].get(f"{key}_{null}")) for w in ws]
+            ys = [(w, v[0]) for w, v in ys if v is not None]
+            if ys:
+                ax.plot(*zip(*ys), style, color=COLORS[arch], alpha=0.6, lw=1, label=f"{null}")
+        ax.set(xscale="log", xlabel="width of the stage", title=label)
+        ax.set_xticks(ws, [str(w) for w in ws])
+    n = by_w[ws[0]]["runs"][0]["values"].get("n_blocks")
+    if n:
+        axes[0].axhline(otflow.null_references(n).random_walk, color="grey", lw=0.8, ls=":")
+    axes[0].legend(fontsize=6)
+    fig.suptitle(f"Width study (Fig. 5): {title}, {arch}, λ={wd:g}; seeds' mean ± std", fontsize=9, y=1.02)
+    return fig
+
+
 def figures(settings: dict, fig_dir: Path) -> list[Path]:
     """Draw every figure the runs allow into ``fig_dir``; returns the written paths."""
     import matplotlib
@@ -191,4 +230,7 @@ def figures(settings: dict, fig_dir: Path) -> list[Path]:
         for kind, fig in figs:
             if fig is not None:
                 _save(plt, fig, Path(fig_dir) / f"repro_{name}_{kind}.png", written)
+    for (title, rest, arch, wd), by_w in sorted(_width_groups(settings).items(), key=lambda kv: kv[0][:3]):
+        tag = hashlib.sha1(f"{rest}{arch}{wd}".encode()).hexdigest()[:6]
+        _save(plt, _width_study(plt, title, arch, wd, by_w), Path(fig_dir) / f"repro_width_{tag}.png", written)
     return written

@@ -435,3 +435,15 @@ def test_side_studies_feed_only_their_own_claims(runs_dir):
     assert [lab for lab, text in subs if "width=250" in text] == []
     assert {lab for lab, text in subs if "bn-relu" in text} == {"3a", "3b"}
     assert any(lab == "7c" for lab, _ in subs)
+
+
+def test_width_figure_is_drawn_for_settings_that_differ_only_in_width(runs_dir, tmp_path):
+    from image_experiments.report.figures import figures
+
+    for seed in SEEDS:
+        for width in (250, 500):
+            write_run(runs_dir, "mnist", "resnet", 1, 1e-3, seed, width=width, lss=1.5 + _jit(seed))
+    settings = report.aggregate(report.collect(runs_dir)["runs"])
+    written = figures(settings, tmp_path)
+    width_figs = [p for p in written if p.name.startswith("repro_width_")]
+    assert len(width_figs) == 1 and width_figs[0].stat().st_size > 0  # resnet λ=1e-3: 250, 500 and Table 1's 1000
