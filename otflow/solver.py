@@ -44,6 +44,7 @@ _ENGINES = ("auto", "numpy", "torch")
 DENSE_MAX_N = 256  # complete graph below this size
 LOWDIM_MAX_D = 8  # kd-tree candidates and the compiled exact certificate up to this dimension
 K_DEFAULT = 16  # candidates per row (and per column in the first graph) and pass
+KD_MIN_N = 20_000  # low D from this size on: candidates from weighted kd-trees (below: exact passes)
 KD_ROUNDS = 20  # at most this many kd-tree proposal rounds before the exact certificate (low D)
 KD_CHECK_K = 2  # columns per row proposed in those rounds (few: a small k prunes the search most)
 MULTISCALE_DEPTH = 8
@@ -303,8 +304,8 @@ class _ExactLowDim:
         return self._trees[side]
 
     def leaf_order(self, side: str) -> np.ndarray:
-        """The points of ``x`` or ``y`` in the leaf order of their kd-tree (neighbours stay close)."""
-        return self._tree(side).nodes[0]
+        """The points of ``x`` or ``y`` along a Z-order (Morton) curve: neighbours stay close."""
+        return _morton_order(self.p.y if side == "y" else self.p.x)
 
     def kd_row_topk(self, rows, v, k):
         """Each row's k smallest ``c_ij − v_j``: ``(cols, costs, keys)``, ascending in key."""
@@ -324,6 +325,20 @@ class _ExactLowDim:
         from otflow._kdw import WeightedTree
 
         return WeightedTree(self.p.x[rows]).knn(self.p.y, u_rows, 1)[2][:, 0]
+
+
+def _morton_order(p: np.ndarray) -> np.ndarray:
+    """Indices of the points sorted along a Z-order curve (coordinates quantised to 63 // D bits,
+    bits interleaved), in numpy: a spatially even order without building a tree."""
+    n, d = p.shape
+    bits = max(1, 63 // d)
+    lo, span = p.min(0), np.ptp(p, axis=0)
+    q = ((p - lo) / np.where(span > 0, span, 1.0) * ((1 << bits) - 1)).astype(np.uint64)
+    code = np.zeros(n, np.uint64)
+    for b in range(bits - 1, -1, -1):
+        for c in range(d):
+            code = (code << np.uint64(1)) | ((q[:, c] >> np.uint64(b)) & np.uint64(1))
+    return np.argsort(code, kind="stable")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -403,7 +418,7 @@ def _approx_potential(p: _Problem, eng, k: int, depth: int, trace: list | None) 
     sp = p.sub(rows, cols)
     state = _solve(sp, _make_engine(sp, eng), "auto", k, 1000, depth - 1, trace)
     # the sub-problem's costs are the full problem's costs, so its potentials transfer
-    if isinstance(eng, _ExactLowDim):
+    if isinstance(eng, _ExactLowDim) and n >= KD_MIN_N:
         return eng.kd_ctransform(rows, state.m.u)
     return eng.ctransform(rows, state.m.u)
 
@@ -418,6 +433,12 @@ def _first_graph(p: _Problem, eng, v0: np.ndarray, k: int):
     k = min(k, n)
     g = _Graph(n)
     g.add(np.arange(n), np.arange(n), _identity_costs(p, isinstance(eng, _ExactLowDim)))
+    if isinstance(eng, _ExactLowDim) and n < KD_MIN_N:  # small: exact passes over all pairs are cheap
+        cols, costs, keys = eng.row_topk(np.arange(n), v0, k)
+        g.add(np.repeat(np.arange(n), cols.shape[1]), cols, costs)
+        idr, costr, _ = _kernels().lowdim_certificate(p.y, p.x, np.zeros(n), keys[:, 0], np.arange(n), k)
+        g.add(idr, np.repeat(np.arange(n), idr.shape[1]), costr)
+        return g, keys[:, -1].copy()
     if isinstance(eng, _ExactLowDim):  # kd-tree proposals; no threshold: the exact pass certifies
         cols, costs, keys = eng.kd_row_topk(np.arange(n), v0, k)
         g.add(np.repeat(np.arange(n), cols.shape[1]), cols, costs)

@@ -54,7 +54,9 @@ def test_tree_nodes_partition_the_points():
 
 
 @pytest.mark.parametrize("case", ["mixture", "near-identity"])
-def test_lowdim_solve_uses_kd_proposals_and_certifies_every_row(case):
+def test_lowdim_solve_uses_kd_proposals_and_certifies_every_row(case, monkeypatch):
+    """From KD_MIN_N points on (lowered here so the test stays small) the proposals come from kd-trees."""
+    monkeypatch.setattr(otflow.solver, "KD_MIN_N", 1000)
     rng = np.random.default_rng(3)
     x = rng.normal(size=(1200, 2))
     y = x + 0.1 * rng.normal(size=x.shape) if case == "near-identity" else rng.normal(size=x.shape)[::-1] + 3.0
@@ -70,3 +72,23 @@ def test_lowdim_solve_uses_kd_proposals_and_certifies_every_row(case):
     c = otflow.pairwise_sq_dists(x, y)
     a, b = linear_sum_assignment(c)
     assert abs(r.cost - c[a, b].mean()) <= 1e-9 * c[a, b].mean()
+
+
+def test_small_lowdim_problems_use_exact_passes_and_no_tree(monkeypatch):
+    monkeypatch.setattr(otflow.solver, "KD_MIN_N", 10**9)
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(800, 2)), rng.normal(size=(800, 2)) + 2.0
+    trace = []
+    r = otflow.solve_assignment(x, y, trace=trace)
+    assert not any(t["step"] == "kd" for t in trace) and r.max_violation <= r.tol
+
+
+def test_morton_order_is_a_permutation_that_keeps_neighbours_close():
+    from otflow.solver import _morton_order
+
+    g = np.stack(np.meshgrid(np.arange(32.0), np.arange(32.0)), -1).reshape(-1, 2)
+    order = _morton_order(g[np.random.default_rng(0).permutation(len(g))])
+    assert sorted(order) == list(range(len(g)))
+    pts = g[np.random.default_rng(0).permutation(len(g))][order]
+    steps = np.abs(np.diff(pts, axis=0)).sum(1)
+    assert np.median(steps) == 1.0  # most consecutive points are grid neighbours
