@@ -68,7 +68,8 @@ class AssignmentResult:
     method : str
         Strategy used: ``"dense"``, ``"lowdim"``, ``"blas"``, or ``"nn"`` when the row-wise
         nearest neighbours already form a permutation (one float32 pass with a rigorous error
-        bound, ``u`` the row minima, ``v = 0``; see ``otflow._nnpath``).
+        bound, or for large problems on a CPU with native bfloat16 a bfloat16 pass through torch
+        first, engine ``"torch:cpu"``; ``u`` the row minima, ``v = 0``; see ``otflow._nnpath``).
     engine : str
         Where the cost blocks and the certificate ran: ``"numba"``, ``"numpy"``, ``"torch:cpu"``,
         ``"torch:cuda"``.
@@ -789,27 +790,33 @@ def solve_assignment(
 
 
 def _nearest_neighbour_path(x, y, tol, block, t0: float, trace) -> AssignmentResult | None:
-    """One float32 pass when the row-wise nearest neighbours form a permutation (``otflow._nnpath``):
+    """One float32 (or bfloat16) pass when the row-wise nearest neighbours form a permutation (``otflow._nnpath``):
     then ``u_i = c_{iσ(i)}``, ``v = 0`` certify σ. Screened first on 256 rows; None when it does not apply."""
     from otflow import _nnpath
 
     t1 = time.perf_counter()
     n = x.shape[0]
     found = _nnpath.nearest_neighbour_assignment(x, y, block or int(max(1, min(n, 4_000_000 // n))))
-    _emit(trace, step="nn", n=n, applies=found is not None, pass_s=time.perf_counter() - t1)
+    _emit(
+        trace,
+        step="nn",
+        n=n,
+        applies=found is not None,
+        pass_s=time.perf_counter() - t1,
+        precision=found[3] if found else None,
+    )
     if found is None:
         return None
-    sigma, u, scale = found
+    sigma, u, scale, precision = found
     if not np.isfinite(scale):
         return None  # the full solver raises the overflow error
-    d = x - y[sigma]
     return AssignmentResult(
         sigma=sigma,
         u=u,
         v=np.zeros(n),
-        cost=float(np.einsum("ij,ij->", d, d) / n),
+        cost=float(u.sum() / n),  # u_i is the float64 cost of the pair (i, σ(i))
         method="nn",
-        engine="numpy",
+        engine="torch:cpu" if precision == "bfloat16" else "numpy",
         tol=TOL_REL * scale if tol is None else float(tol),
         max_violation=0.0,  # every reduced cost c_ij − u_i ≥ 0: u_i is the exact row minimum
         max_gap=0.0,  # u_i is the cost of the pair (i, σ(i)) itself

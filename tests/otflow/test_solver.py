@@ -330,14 +330,90 @@ def test_a_row_the_float32_pass_cannot_decide_is_decided_in_float64():
         y = np.vstack([ya, yb, others])
         exact = ((x0 - y) ** 2).sum(1)
         assert exact.argmin() == nearer and abs(exact[0] - exact[1]) < 1e-9 * exact[0]
-        x = x0[None, :]
-        x32, y32t = x.astype(np.float32), y.astype(np.float32).T
-        sqy = (y * y).sum(1)
-        nx, bounds = np.sqrt((x * x).sum(1)), (np.sqrt(sqy.max()), sqy.max())
-        cols = _nnpath._block_minima(
-            x, y, x32, y32t, sqy.astype(np.float32), nx, *bounds, slice(0, 1), _nnpath._dot_bound(dim)
-        )
-        assert cols[0] == nearer
+        c = _nnpath._Clouds(x0[None, :], y)
+        assert _nnpath._block_minima(c, np.arange(1), _nnpath._dot_bound(dim))[0] == nearer
+        # bfloat16 cannot tell them apart either: the row goes down to float32, then float64
+        lowp = _nnpath._Bf16Pass(c)
+        _, undecided, _ = _nnpath._decide(lowp.h(c, 0, 1), c.errors(slice(0, 1), lowp.coef, lowp.absolute))
+        assert undecided.tolist() == [0]
+        assert lowp.block_minima(c, 0, 1)[0] == nearer
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=seeds, dim=st.sampled_from([1, 7, 64, 1000, 5000]), log_scale=st.floats(-12, 12), skew=st.floats(0, 1))
+def test_the_bfloat16_dot_product_bound_holds(seed, dim, log_scale, skew):
+    """torch's bfloat16 GEMM (as the one-pass path calls it) stays within ``_dot_bound`` (bfloat16 inputs
+    and result) plus ``_flush_bound`` of the float64 ``−2 x·y``, over the magnitudes the solver sends
+    to the one-pass path (largest coordinate from 1e-12 to 1e12) and heavy-tailed coordinates (entries
+    spread over many orders of magnitude, down to subnormal products, with ``skew``)."""
+    import torch
+
+    from otflow import _nnpath
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(8, dim)) * np.exp(skew * 6 * rng.normal(size=(8, dim)))
+    y = rng.normal(size=(9, dim)) * np.exp(skew * 6 * rng.normal(size=(9, dim)))
+    x *= 10.0**log_scale / np.abs(x).max()
+    y *= 10.0**log_scale / np.abs(y).max()
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    got = -2.0 * (torch.from_numpy(x32).bfloat16() @ torch.from_numpy(y32).bfloat16().T).double().numpy()
+    exact = -2.0 * (x @ y.T)
+    nx, ny = np.linalg.norm(x, axis=1), np.linalg.norm(y, axis=1)
+    coef = _nnpath._dot_bound(dim, (1 + _nnpath._U32) * (1 + _nnpath._U16) - 1, _nnpath._U16)
+    bound = coef * nx[:, None] * ny[None, :] + _nnpath._flush_bound(dim, nx.max(), ny.max())
+    assert np.all(np.abs(got - exact) <= bound)
+    # and the bound is not vacuous: on typical data the largest error reaches 2^-10 of it
+    if skew == 0 and dim >= 64:
+        assert np.abs(got - exact).max() > bound.max() / 2**10
+
+
+def test_the_bfloat16_pass_gives_the_float32_answer_and_falls_back_when_its_check_fails(monkeypatch):
+    from scipy.spatial.distance import cdist
+
+    from otflow import _nnpath
+
+    rng = np.random.default_rng(5)
+    n, dim = 700, 256
+    x = rng.normal(size=(n, dim))
+    y = 0.5 * x + 1 + 0.2 * rng.normal(size=(n, dim))
+    # two columns 1e-4 apart and a row 1e-6 from each: only float64 tells which is whose
+    y[1] = y[0] + 1e-4 * rng.normal(size=dim)
+    x[0] = y[0] + 1e-6 * rng.normal(size=dim)
+    x[1] = y[1] + 1e-6 * rng.normal(size=dim)
+    perm = rng.permutation(n)
+    y = y[perm]
+    partner = np.argsort(perm)  # x_i's partner now sits at y[partner[i]]
+    f32 = _nnpath.nearest_neighbour_assignment(x, y, 100, precision="float32")
+    b16 = _nnpath.nearest_neighbour_assignment(x, y, 100, precision="bfloat16")
+    assert f32[3] == "float32" and b16[3] == "bfloat16"
+    np.testing.assert_array_equal(b16[0], f32[0])
+    np.testing.assert_array_equal(b16[1], f32[1])
+    c = cdist(x, y, "sqeuclidean")
+    np.testing.assert_array_equal(b16[0], c.argmin(axis=1))
+    np.testing.assert_array_equal(b16[0], partner)
+    # those two rows are not decided in bfloat16 (nor in float32)
+    clouds = _nnpath._Clouds(x, y)
+    lowp = _nnpath._Bf16Pass(clouds)
+    _, undecided, _ = _nnpath._decide(lowp.h(clouds, 0, 2), clouds.errors(slice(0, 2), lowp.coef, lowp.absolute))
+    assert undecided.tolist() == [0, 1]
+    # a GEMM that rounds worse than the bound assumes is caught before any block is trusted
+    monkeypatch.setattr(_nnpath._Bf16Pass, "h", lambda self, c, a, b: c.h32(slice(a, b)) * 1.05)
+    assert _nnpath.nearest_neighbour_assignment(x, y, 100, precision="bfloat16")[3] == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        _nnpath.nearest_neighbour_assignment(x, y, 100, precision="half")
+
+
+def test_bfloat16_is_chosen_by_the_cpu_flags_and_the_environment(monkeypatch):
+    from otflow import _nnpath
+
+    monkeypatch.setenv("OTFLOW_BF16", "0")
+    assert _nnpath.bf16_native() is False
+    monkeypatch.setenv("OTFLOW_BF16", "1")
+    assert _nnpath.bf16_native() is True
+    monkeypatch.delenv("OTFLOW_BF16")
+    if os.path.exists("/proc/cpuinfo"):
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+        assert _nnpath.bf16_native() == ("avx512_bf16" in flags or "amx_bf16" in flags)
 
 
 @pytest.mark.skipif(
