@@ -48,3 +48,20 @@ def test_all_lists_exactly_the_public_names():
     for name in otflow.__all__:
         assert not name.startswith("_")
         assert hasattr(otflow, name), name
+
+
+def test_public_names_load_on_first_use_and_unknown_names_raise():
+    """``import otflow`` loads none of its submodules (PEP 562); each public name resolves to the object
+    its module defines, ``dir`` lists them all, and a misspelt name is an AttributeError."""
+    assert _run("import otflow, sys; print(sorted(m for m in sys.modules if m.startswith('otflow.')))").strip() == "[]"
+    import importlib
+
+    for name in otflow.__all__:
+        assert getattr(otflow, name) is getattr(importlib.import_module(otflow._EXPORTS[name]), name)
+    assert set(otflow.__all__) == set(otflow._EXPORTS) and set(otflow.__all__) <= set(dir(otflow))
+    try:
+        otflow.solve_assignmnt  # noqa: B018
+    except AttributeError as err:
+        assert "solve_assignmnt" in str(err)
+    else:
+        raise AssertionError("a misspelt name did not raise")
