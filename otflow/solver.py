@@ -719,7 +719,7 @@ def solve_assignment(
     n, dim = x.shape
     if method == "auto" and n > DENSE_MAX_N and dim > LOWDIM_MAX_D and eng_kind == "numpy":
         # float32 needs moderate magnitudes; others go to the full solver (which rescales or raises)
-        big = max(float(np.abs(x).max()), float(np.abs(y).max()))
+        big = max(float(x.max()), -float(x.min()), float(y.max()), -float(y.min()))  # no |x| temporaries
         res = _nearest_neighbour_path(x, y, tol, block, t0, trace) if 1e-12 < big < 1e12 else None
         if res is not None:
             return res

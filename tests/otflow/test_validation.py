@@ -41,3 +41,25 @@ def test_pair_functions_reject_unequal_sizes_alike():
 def test_gaussian_parameters_are_checked_by_the_shared_helpers(mean, cov, match):
     with pytest.raises(ValueError, match=match):
         otflow.Gaussian(mean, cov)
+
+
+def test_the_finiteness_check_sees_every_nan_and_inf_and_not_an_overflowing_sum():
+    """The check sums first (one pass, no mask); a sum that overflows from finite values must not be
+    mistaken for a NaN or an inf, and every NaN/inf position is still found."""
+    from otflow._validation import as_points
+
+    big = np.full((4, 3), 1.5e308)
+    big[::2] *= -1
+    big[0, 0] = 1.7e308
+    assert not np.isfinite(np.sum(np.abs(big)))
+    as_points(np.abs(big))  # finite values whose sum overflows: accepted
+    as_points(big)
+    for bad in (np.nan, np.inf, -np.inf):
+        x = np.ones((5, 2))
+        x[3, 1] = bad
+        with pytest.raises(ValueError, match=r"1 NaN or inf value\(s\), the first at index \(3, 1\)"):
+            as_points(x)
+    x = np.ones((5, 2))
+    x[1, 0], x[2, 1] = np.inf, -np.inf  # opposite infinities: the sum is NaN
+    with pytest.raises(ValueError, match=r"2 NaN or inf value\(s\), the first at index \(1, 0\)"):
+        as_points(x)
