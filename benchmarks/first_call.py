@@ -12,8 +12,8 @@ on-disk cache warm: the script makes one untimed call first in a throwaway proce
 points ``NUMBA_CACHE_DIR`` at an empty folder instead, so the kernels compile), ``import ot;
 ot.emd(a, b, ot.dist(x, y))``, ``scipy.optimize.linear_sum_assignment`` and ``lap.lapjv`` on the
 dense cost matrix built as a user would: ``cdist(x, y, "sqeuclidean")`` in D ≤ 8 (exact), the BLAS
-form ``‖x‖² + ‖y‖² − 2xyᵀ`` above (cdist has no BLAS path and takes minutes at 8,192-D). A peer is skipped above the sizes of
-``assignment.PEER_LIMITS``. Every peer's mean cost is compared with otflow's.
+form ``‖x‖² + ‖y‖² − 2xyᵀ`` above (cdist has no BLAS path and takes minutes at 8,192-D). A peer is
+skipped above the sizes of ``assignment.PEER_LIMITS``. Every peer's mean cost is compared with otflow's.
 """
 
 from __future__ import annotations

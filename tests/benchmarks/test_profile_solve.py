@@ -1,0 +1,28 @@
+"""benchmarks/profile_solve.py: the solver's steps at full size, their times summing to at most the total."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import profile_solve  # noqa: E402
+
+
+def test_the_profile_splits_the_solve_into_its_steps_and_renders(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert profile_solve.main(["2d-mixture", "2000", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["certified"] and doc["method"] == "lowdim" and doc["peak_rss_mb"] > 0
+    parts = doc["parts"]
+    assert "first solve on the candidate graph" in parts and "certificate passes over every pair" in parts
+    assert 0 < sum(parts.values()) <= doc["seconds"]
+    capsys.readouterr()
+    assert profile_solve.main(["--markdown", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("2d-mixture, n = 2,000:") and "| the rest" in text
+
+
+def test_the_profile_refuses_an_unknown_case(capsys):
+    assert profile_solve.main(["3d-nothing", "10"]) == 2
+    assert "give a case of" in capsys.readouterr().err
