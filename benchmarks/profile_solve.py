@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,19 +32,32 @@ PARTS = {
 
 
 def profile(case: str, n: int, seed: int = 0) -> dict:
+    """The trace of a first call in this process (numba's import timed on its own when not loaded
+    yet), and a second, warm call's time: their difference is numba's import when the call made it,
+    kernel loading and first touch."""
+    x, y = make_case(case, n, seed)
+    had_numba = "numba" in sys.modules
     import otflow
 
-    x, y = make_case(case, n, seed)
     trace: list = []
     t0 = time.perf_counter()
     res = otflow.solve_assignment(x, y, trace=trace)
     total = time.perf_counter() - t0
+    numba_s = None
+    if not had_numba and "numba" in sys.modules:  # the call imported numba: how long that takes alone
+        code = "import time; t = time.perf_counter(); import numba; print(time.perf_counter() - t)"
+        numba_s = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
+    t0 = time.perf_counter()
+    otflow.solve_assignment(x, y)
+    warm = time.perf_counter() - t0
     top = [t for t in trace if t["n"] == n]
     parts = {label: sum(t.get(field, 0.0) for t in top if t["step"] == step) for (step, field), label in PARTS.items()}
     return {
         "case": case,
         "n": n,
         "seconds": total,
+        "numba_import_s": numba_s,
+        "warm_seconds": warm,
         "method": res.method,
         "rounds": res.rounds,
         "certified": bool(res.max_violation <= res.tol and res.max_gap <= res.tol),
@@ -66,6 +80,17 @@ def markdown(doc: dict) -> str:
         lines.append(f"| {label} | {sec:.1f} | {sec / doc['seconds']:.0%} |")
     rest = doc["seconds"] - sum(doc["parts"].values())
     lines.append(f"| the rest (validation, set-up, bookkeeping) | {rest:.1f} | {rest / doc['seconds']:.0%} |")
+    lines.append("")
+    if doc.get("numba_import_s") is not None:
+        lines.append(
+            f"The call imported numba: `import numba` alone takes {doc['numba_import_s']:.2f} s (in a fresh process)."
+        )
+    if doc.get("warm_seconds") is not None:
+        lines.append(
+            f"A second call in the same process took {doc['warm_seconds']:.2f} s: the first call's extra "
+            f"{doc['seconds'] - doc['warm_seconds']:.2f} s is numba's import (when the call made it), "
+            "kernel loading and first touch."
+        )
     return "\n".join(lines) + "\n"
 
 

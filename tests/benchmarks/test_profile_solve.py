@@ -14,6 +14,7 @@ def test_the_profile_splits_the_solve_into_its_steps_and_renders(tmp_path, capsy
     assert profile_solve.main(["2d-mixture", "2000", "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["certified"] and doc["method"] == "lowdim" and doc["peak_rss_mb"] > 0
+    assert 0 < doc["warm_seconds"] and (doc["numba_import_s"] is None or doc["numba_import_s"] > 0)
     parts = doc["parts"]
     assert "first solve on the candidate graph" in parts and "certificate passes over every pair" in parts
     assert 0 < sum(parts.values()) <= doc["seconds"]
