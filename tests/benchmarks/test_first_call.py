@@ -24,3 +24,17 @@ def test_first_call_rows_agree_with_the_peer_and_render(tmp_path, capsys):
 def test_first_call_refuses_unknown_peers(capsys):
     assert first_call.main(["--peers", "otflow"]) == 2
     assert "unknown case or peer" in capsys.readouterr().err
+
+
+def test_committed_first_call_tables_are_the_rendering_of_their_rows(capsys):
+    """results/benchmarks/first_call*.md are what --markdown prints for the committed raw rows."""
+    root = Path(__file__).resolve().parents[2]
+    pairs = {
+        "first_call.md": "results_first_call.json",
+        "first_call_scale.md": "results_first_call_scale.json",
+        "first_call_2026-12-06.md": "results_first_call_2026-12-06.json",
+    }
+    for md, raw in pairs.items():
+        capsys.readouterr()
+        assert first_call.main(["--markdown", str(root / "benchmarks" / raw)]) == 0
+        assert capsys.readouterr().out == (root / "results" / "benchmarks" / md).read_text(), md

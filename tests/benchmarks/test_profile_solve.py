@@ -27,3 +27,14 @@ def test_the_profile_splits_the_solve_into_its_steps_and_renders(tmp_path, capsy
 def test_the_profile_refuses_an_unknown_case(capsys):
     assert profile_solve.main(["3d-nothing", "10"]) == 2
     assert "give a case of" in capsys.readouterr().err
+
+
+def test_committed_profiles_are_the_rendering_of_their_json(capsys):
+    """Every results/benchmarks/profile_*.md is what --markdown prints for its JSON (no typed numbers)."""
+    root = Path(__file__).resolve().parents[2] / "results" / "benchmarks"
+    profiles = sorted(root.glob("profile_*.json"))
+    assert profiles
+    for f in profiles:
+        capsys.readouterr()
+        assert profile_solve.main(["--markdown", str(f)]) == 0
+        assert capsys.readouterr().out == f.with_suffix(".md").read_text(), f.name
