@@ -623,6 +623,19 @@ def _pick_engine(engine: str, device):
 # the public solver
 
 
+def _check_options(method: str, tol, trace, **positive) -> None:
+    """The options of :func:`solve_assignment` other than the clouds and the engine."""
+    if method not in _METHODS:
+        raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
+    if tol is not None and not (isinstance(tol, int | float) and np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol: expected a finite number >= 0, got {tol!r}")
+    if trace is not None and not isinstance(trace, list):
+        raise ValueError(f"trace: expected a list to append the solver's steps to, or None, got {type(trace).__name__}")
+    for name, val in positive.items():
+        if val is not None and (not isinstance(val, int | np.integer) or val < 1):
+            raise ValueError(f"{name}: expected a positive integer, got {val!r}")
+
+
 def solve_assignment(
     x,
     y,
@@ -706,15 +719,7 @@ def solve_assignment(
     """
     t0 = time.perf_counter()
     x, y = check_pair(x, y)
-    if method not in _METHODS:
-        raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
-    if tol is not None and not (isinstance(tol, int | float) and np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol: expected a finite number >= 0, got {tol!r}")
-    if trace is not None and not isinstance(trace, list):
-        raise ValueError(f"trace: expected a list to append the solver's steps to, or None, got {type(trace).__name__}")
-    for name, val in (("k", k), ("block", block), ("max_rounds", max_rounds)):
-        if val is not None and (not isinstance(val, int | np.integer) or val < 1):
-            raise ValueError(f"{name}: expected a positive integer, got {val!r}")
+    _check_options(method, tol, trace, k=k, block=block, max_rounds=max_rounds)
     eng_kind, dev = _pick_engine(engine, device)
     n, dim = x.shape
     if method == "auto" and n > DENSE_MAX_N and dim > LOWDIM_MAX_D and eng_kind == "numpy":
