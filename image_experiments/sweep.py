@@ -409,8 +409,10 @@ def main(argv=None) -> int:
     args, grid, tasks = engine.grid_from_command_line(parser, argv, _grid_from_args)
     out_dir = Path(args.out or "runs/images")
     if args.dry_run:
-        for t in tasks:
-            print(f"{t.name}  {result_status(out_dir / t.name) or 'no result'}")
+        for t in tasks:  # a result in --results counts, as the sweep itself would skip it
+            committed = result_status(Path(args.results) / t.name) if args.results else None
+            state = f"{committed} (in {args.results})" if committed == "completed" else result_status(out_dir / t.name)
+            print(f"{t.name}  {state or 'no result'}")
         print(f"{len(tasks)} tasks in grid {grid.name}; run folders under {out_dir}")
         return EXIT_OK
     engine.refuse_without_resume(parser, out_dir, grid.name, args.resume)

@@ -346,3 +346,19 @@ def test_export_needs_a_finished_run(tmp_path):
     write_json(tmp_path / "run" / "config.json", {})
     with pytest.raises(ValueError, match="metrics.json is missing"):
         sweep.export_results(tmp_path / "run", tmp_path / "out")
+
+
+def test_dry_run_counts_results_already_in_the_results_folder(tmp_path, capsys):
+    """--dry-run reports a task whose result sits in --results as done, as the sweep would skip it."""
+    from image_experiments import sweep
+
+    argv = ["mnist", "--archs", "resnet,plain", "--wds", "0", "--seeds", "0", "--out", str(tmp_path / "runs")]
+    assert sweep.main([*argv, "--dry-run"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[:2]]
+    res = tmp_path / "results" / names[0]
+    res.mkdir(parents=True)
+    (res / "metrics.json").write_text('{"status": "completed"}')
+    assert sweep.main([*argv, "--dry-run", "--results", str(tmp_path / "results")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{names[0]}  completed (in {tmp_path / 'results'})"
+    assert out[1] == f"{names[1]}  no result"
