@@ -109,14 +109,16 @@ def _claim2(settings) -> list:
                 (
                     f"2{tag}1",
                     f"{t}: LSS at 5e-3-1e-2 ≤ {CLAIM2_DROP:g} × LSS at λ ≤ 1e-3 (a sharp drop)",
-                    direction(mid["lss"], low["lss"], scale_b=CLAIM2_DROP),
+                    direction(mid["lss"], low["lss"], scale_b=CLAIM2_DROP, names=("LSS(5e-3-1e-2)", "LSS(≤1e-3)")),
                 )
             )
             out.append(
                 (
                     f"2{tag}2",
                     f"{t}: training accuracy at 5e-3-1e-2 ≥ {CLAIM2_JUMP:g} points above λ ≤ 1e-3 (a jump)",
-                    direction(low["train_acc"], mid["train_acc"], shift=-CLAIM2_JUMP),
+                    direction(
+                        low["train_acc"], mid["train_acc"], shift=-CLAIM2_JUMP, names=("acc(≤1e-3)", "acc(5e-3-1e-2)")
+                    ),
                 )
             )
             out.append(

@@ -52,8 +52,11 @@ def _finite(v) -> bool:
     return v is not None and not isinstance(v, bool) and math.isfinite(v)
 
 
-def direction(a: dict, b: dict, *, scale_b: float = 1.0, shift: float = 0.0, fmt: str = ".3g") -> Verdict:
-    """Claim ``a < scale_b · b + shift`` per seed (``a``, ``b``: seed → value)."""
+def direction(
+    a: dict, b: dict, *, scale_b: float = 1.0, shift: float = 0.0, fmt: str = ".3g", names=("a", "b")
+) -> Verdict:
+    """Claim ``a < scale_b · b + shift`` per seed (``a``, ``b``: seed → value; ``names`` name them in
+    the text when ``scale_b`` or ``shift`` make the difference other than ``a − b``)."""
     seeds = sorted(s for s in a if s in b and _finite(a[s]) and _finite(b[s]))
     d = np.array([a[s] - (scale_b * b[s] + shift) for s in seeds], dtype=float)
     n = len(d)
@@ -66,6 +69,9 @@ def direction(a: dict, b: dict, *, scale_b: float = 1.0, shift: float = 0.0, fmt
     if abs(mean) <= 1e-12 * max(1.0, float(np.abs(d).max())):
         mean = 0.0
     text = f"mean difference {mean:+{fmt}} (seed std {sd:{fmt}}, n={n})" if n > 1 else f"difference {mean:+{fmt}} (n=1)"
+    if scale_b != 1.0 or shift != 0.0:  # say what was differenced: the shifted value is easy to misread
+        a_name, b_name = names
+        text += f" of {a_name} − ({scale_b:g} × {b_name} {'+' if shift >= 0 else '−'} {abs(shift):g}), claimed < 0"
     if n < MIN_SEEDS:
         return Verdict(UNSURE, f"{text}: {n} seed(s) < {MIN_SEEDS}", DIRECTION_RULE)
     if mean == 0 and sd == 0:
