@@ -430,3 +430,97 @@ def test_first_call_without_a_gpu_does_not_import_torch():
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
     assert out.stdout.split() == ["numba", "False"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the float32 passes of the full solver (otflow.solver._Float32Blocks)
+
+
+def _f32_engine(x, y, block=64):
+    from otflow import solver
+
+    p = solver._Problem(x, y, None)
+    return p, solver._Float32Blocks(p, block)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=seeds, n=st.integers(2, 150), dim=st.sampled_from([1, 3, 40, 300]), log_scale=st.floats(-5, 5))
+def test_float32_candidates_have_exact_costs_and_a_valid_threshold(seed, n, dim, log_scale):
+    """Against the dense float64 matrix: the candidates' costs are exact, sorted by key, and every
+    column left out of a row has ``c_ij − v_j ≥ thresh_i`` (the certificate rests on this)."""
+    rng = np.random.default_rng(seed)
+    scale = 10.0**log_scale
+    x = rng.normal(size=(n, dim)) * scale
+    y = (x[rng.permutation(n)] + rng.normal(size=(n, dim)) * rng.uniform(0, 2)) * rng.uniform(0.5, 2)
+    p, eng = _f32_engine(x, y, block=int(rng.integers(1, 80)))
+    v = rng.normal(size=n) * scale**2
+    k = int(rng.integers(1, 6))
+    rows = np.sort(rng.choice(n, int(rng.integers(1, n + 1)), replace=False))
+    cols, costs, keys, thresh, (cr, cc, cv) = eng.row_topk(rows, v, k, col_k=k)
+    c = _sq_dists(x, y)
+    tol = 1e-12 * p.scale
+    np.testing.assert_allclose(costs, c[rows[:, None], cols], rtol=0, atol=tol)
+    np.testing.assert_allclose(cv, c[cr, cc], rtol=0, atol=tol)
+    assert np.all(np.diff(keys, axis=1) >= 0)
+    key_all = c[rows] - v[None, :]
+    left_out = np.ones_like(key_all, dtype=bool)
+    np.put_along_axis(left_out, cols, False, axis=1)
+    lowest_left = np.where(left_out, key_all, np.inf).min(axis=1)
+    assert np.all(lowest_left >= thresh - tol)
+
+
+def test_float32_rows_the_bound_cannot_certify_take_the_float64_route(monkeypatch):
+    """With a bound wider than any gap every row goes to float64, and the answer is unchanged."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(120, 600))
+    y = x[rng.permutation(120)] + 0.3 * rng.normal(size=(120, 600))
+    p, eng = _f32_engine(x, y)
+    v = np.zeros(120)
+    ref = eng.row_topk(np.arange(120), v, 4)
+    eng.err = np.full(120, 1e30)
+    got = eng.row_topk(np.arange(120), v, 4)
+    assert eng.float64_rows == 120
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_allclose(got[3], ref[2][:, -1], rtol=1e-12)  # float64 threshold: the k-th key
+
+
+@settings(max_examples=8, deadline=None)
+@given(seeds, st.integers(257, 500), st.sampled_from([16, 200]), st.sampled_from(["linear", "mixture"]))
+def test_the_solver_with_float32_passes_matches_scipy(seed, n, d, kind):
+    """The whole solver on the float32 engine (its size thresholds lowered), on problems the one-pass
+    certificate cannot take: certified, and the cost equals scipy's."""
+    with pytest.MonkeyPatch.context() as mp:
+        from otflow import solver
+
+        mp.setattr(solver, "FLOAT32_MIN_D", 1)
+        mp.setattr(solver, "FLOAT32_MIN_N", 1)
+        _float32_solver_case(seed, n, d, kind)
+
+
+def _float32_solver_case(seed, n, d, kind):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    if kind == "linear":
+        y = 0.5 * x @ (rng.normal(size=(d, d)) / np.sqrt(d)) + 1.0 + 0.1 * rng.normal(size=(n, d))
+    else:
+        c0 = rng.normal(size=(3, d)) * 6
+        x = c0[rng.integers(0, 3, n)] + rng.normal(size=(n, d))
+        y = c0[[1, 2, 0]][rng.integers(0, 3, n)] + 0.5 * rng.normal(size=(n, d))
+    trace = []
+    res = solve_assignment(x, y, trace=trace)
+    assert res.method == "blas"
+    assert any(t.get("precision") == "float32" for t in trace if t["step"] == "first")
+    _check_optimal(x, y, res)
+
+
+def test_large_high_dimensional_problems_take_the_float32_passes():
+    rng = np.random.default_rng(0)
+    n, d = 1_000, 512
+    c0 = rng.normal(size=(3, d)) * 3
+    x = c0[rng.integers(0, 3, n)] + rng.normal(size=(n, d))
+    y = c0[[1, 2, 0]][rng.integers(0, 3, n)] + rng.normal(size=(n, d))
+    trace = []
+    res = solve_assignment(x, y, trace=trace)
+    first = [t for t in trace if t["step"] == "first" and t["n"] == n]
+    assert first and first[0]["precision"] == "float32"
+    _check_optimal(x, y, res)
