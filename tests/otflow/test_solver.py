@@ -524,3 +524,22 @@ def test_large_high_dimensional_problems_take_the_float32_passes():
     first = [t for t in trace if t["step"] == "first" and t["n"] == n]
     assert first and first[0]["precision"] == "float32"
     _check_optimal(x, y, res)
+
+
+def test_float32_threshold_holds_among_near_ties():
+    """Columns closer together than float32 can tell apart: the k chosen in float32 may not be the
+    true k smallest, and only the bound keeps the threshold below the columns left out."""
+    rng = np.random.default_rng(7)
+    n, dim = 200, 700
+    centre = rng.normal(size=dim) * 10
+    y = centre + 1e-6 * rng.normal(size=(n, dim))  # all columns within float32's resolution
+    x = centre + rng.normal(size=(n, dim))
+    p, eng = _f32_engine(x, y)
+    v = np.zeros(n)
+    cols, costs, keys, thresh = eng.row_topk(np.arange(n), v, 5)
+    c = _sq_dists(x, y)
+    left_out = np.ones_like(c, dtype=bool)
+    np.put_along_axis(left_out, cols, False, axis=1)
+    lowest_left = np.where(left_out, c, np.inf).min(axis=1)
+    assert np.all(lowest_left >= thresh - 1e-12 * p.scale)
+    np.testing.assert_allclose(costs, c[np.arange(n)[:, None], cols], rtol=0, atol=1e-12 * p.scale)
