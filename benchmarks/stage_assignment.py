@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", type=Path, help="a finished image run folder holding checkpoint.pt")
     ap.add_argument("--data-dir", default=None, help="the data folder (default $OTFLOW_DATA)")
-    ap.add_argument("--n", type=int, default=10_000, help="training images pushed through the stage")
+    ap.add_argument("--n", type=int, nargs="+", default=[10_000], help="problem sizes: the first n training images pushed through the stage (one row per size and net)")
     ap.add_argument("--peers", nargs="*", default=["lap", "scipy"], help="peers to run (pot, scipy, lap)")
     ap.add_argument("--no-untrained", action="store_true", help="skip the untrained net's row")
     ap.add_argument("--out", default=None, metavar="FILE", help="write the rows as JSON to FILE")
@@ -111,23 +111,24 @@ def main(argv=None) -> int:
     if args.run is None or not (args.run / "checkpoint.pt").is_file():
         print(f"error: --run: expected a run folder with checkpoint.pt, got {args.run}", file=sys.stderr)
         return 2
-    if args.n < 2 or any(p not in ("pot", "scipy", "lap") for p in args.peers):
+    if min(args.n) < 2 or any(p not in ("pot", "scipy", "lap") for p in args.peers):
         print("error: --n must be >= 2 and --peers a subset of pot, scipy, lap", file=sys.stderr)
         return 2
-    cfg, trained, untrained, images = load_net(args.run, args.data_dir, args.n)
+    cfg, trained, untrained, images = load_net(args.run, args.data_dir, max(args.n))
     nets = [("trained", trained)] + ([] if args.no_untrained else [("untrained", untrained)])
     rows = []
     meta = {"run": args.run.name, "load_average_at_start": os.getloadavg(), "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, net in nets:
-            x, y = stage_ends(net, images)
-            label = f"{cfg.dataset} {cfg.arch} stage 1, λ={cfg.wd:g}, {name}"
-            rows.append(row(label, x, y, args.peers, Path(tmp)))
-            print(first_call.markdown(rows[-1:]).splitlines()[-1], flush=True)
-            if args.out:
-                from otflow.runs import write_json
+        ends = {name: stage_ends(net, images) for name, net in nets}
+        for n in sorted(args.n):
+            for name, (x, y) in ends.items():
+                label = f"{cfg.dataset} {cfg.arch} stage 1, λ={cfg.wd:g}, {name}"
+                rows.append(row(label, x[:n], y[:n], args.peers, Path(tmp)))
+                print(first_call.markdown(rows[-1:]).splitlines()[-1], flush=True)
+                if args.out:
+                    from otflow.runs import write_json
 
-                write_json(args.out, {**meta, "rows": rows})
+                    write_json(args.out, {**meta, "rows": rows})
     return 0
 
 

@@ -331,10 +331,11 @@ def edge_costs_lowdim(x, y, rows, cols):
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def edge_dots(x, y, rows, cols):
-    """``x[rows[e]] · y[cols[e]]`` for every edge (high D; consecutive edges of one row keep ``x_i`` in
-    cache). ``fastmath`` lets the sum be reassociated and vectorised: float64 with any summation
-    order keeps the error within ``D u ‖x‖ ‖y‖`` (Higham §3.1), far inside the solver's tolerance."""
+def edge_costs_highdim(x, y, rows, cols):
+    """``‖x[rows[e]] − y[cols[e]]‖²`` for every edge from coordinate differences (the clouds need no
+    centring), in high D: consecutive edges of one row keep ``x_i`` in cache, and ``fastmath`` lets
+    the sum be reassociated and vectorised (float64 in any order: error ≤ D u ‖x_i − y_j‖², Higham
+    §3.1, far inside the solver's tolerance)."""
     ne = rows.shape[0]
     dim = x.shape[1]
     out = np.empty(ne)
@@ -343,7 +344,8 @@ def edge_dots(x, y, rows, cols):
         j = cols[e]
         s = 0.0
         for d in range(dim):
-            s += x[i, d] * y[j, d]
+            t = x[i, d] - y[j, d]
+            s += t * t
         out[e] = s
     return out
 

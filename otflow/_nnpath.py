@@ -78,10 +78,10 @@ class _Clouds:
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
         self.dim = x.shape[1]
-        center = (x.mean(0) + y.mean(0)) / 2
+        center = common_centre(x, y)
         self.x, self.y = x, y
-        self.x32, sqx = _centred_float32(x, center)
-        self.y32, sqy = _centred_float32(y, center)
+        self.x32, sqx = centred(x, center, np.float32)
+        self.y32, sqy = centred(y, center, np.float32)
         self.sqy32 = sqy.astype(np.float32)
         self.nx = np.sqrt(sqx)
         self.ny_max, self.sqy_max = float(np.sqrt(sqy.max())), float(sqy.max())
@@ -215,15 +215,24 @@ def _pair_costs(x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return out
 
 
-def _centred_float32(z: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``z − center`` in float32 and its squared norms in float64, chunk by chunk (no float64 copy)."""
-    out = np.empty(z.shape, dtype=np.float32)
+def common_centre(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The mean of both clouds together (costs are unchanged by a common shift; norms get smaller). The
+    one-pass certificate and the full solver centre alike, so their float32 copies are the same."""
+    return (x.sum(0) + y.sum(0)) / (2 * x.shape[0])
+
+
+def centred(z: np.ndarray, center: np.ndarray, dtype=np.float64) -> tuple[np.ndarray | None, np.ndarray]:
+    """``z − center`` (float64, then stored as ``dtype``; ``dtype=None``: not stored) and its squared
+    norms in float64, chunk by chunk over the cores (at 8,192-D the whole-array subtraction pays a
+    page fault per page)."""
+    out = None if dtype is None else np.empty(z.shape, dtype=dtype)
     chunk = _rows_per_chunk(z.shape[1])
     sq = np.empty(z.shape[0])
 
     def one(s: int) -> None:
         c = z[s : s + chunk] - center
-        out[s : s + chunk] = c
+        if out is not None:
+            out[s : s + chunk] = c
         sq[s : s + chunk] = np.einsum("ij,ij->i", c, c)
 
     _chunked(z.shape[0], z.size, one, chunk)
@@ -239,7 +248,7 @@ def _screen(h_rows, n: int, sample: int = 256) -> bool:
     return int(np.bincount(nn).max()) == 1  # (np.unique would load numpy.ma: 25 ms of a first call)
 
 
-def nearest_neighbour_assignment(x: np.ndarray, y: np.ndarray, block: int, precision: str = "auto"):
+def nearest_neighbour_assignment(x: np.ndarray, y: np.ndarray, block: int, precision: str = "auto", clouds=None):
     """``(sigma, u, scale, precision)`` when the exact row-wise nearest neighbours of ``x`` and ``y``
     form a permutation (``u`` the exact costs of the chosen pairs, ``v = 0``; ``scale = max‖x_c‖² +
     max‖y_c‖²`` of the clouds centred on their common mean, for the tolerance; ``precision`` the
@@ -253,7 +262,7 @@ def nearest_neighbour_assignment(x: np.ndarray, y: np.ndarray, block: int, preci
     if precision not in ("auto", "bfloat16", "float32"):
         raise ValueError(f"precision: expected 'auto', 'bfloat16' or 'float32', got {precision!r}")
     n, dim = x.shape
-    c = _Clouds(x, y)
+    c = _Clouds(x, y) if clouds is None else clouds
     # the screen runs in float32 before any bfloat16 set-up: where it fails (the common case of a
     # problem that is not a near-identity) neither torch's import nor the bfloat16 copies are paid
     if not _screen(c.h32, n):

@@ -27,6 +27,7 @@ How (see docs/performance.md):
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from otflow._validation import check_pair
+from otflow._nnpath import _pair_costs
 from otflow._nnpath import gram as _nnpath_gram
 
 __all__ = ["AssignmentResult", "solve_assignment"]
@@ -124,20 +126,44 @@ def _kernels():
 
 
 class _Problem:
-    """Both clouds centred on their common mean (costs unchanged), squared norms, scale and tol."""
+    """Both clouds centred on their common mean (costs unchanged), squared norms, scale and tol.
+
+    The centred float64 copies ``x``, ``y`` are made on first use (at 8,192-D and n = 10,000 each is
+    655 MB of fresh memory): the float32 passes never need ``x`` whole, nor ``y`` unless a row falls
+    back to float64; ``xrows`` centres just the rows asked for, with the same values.
+    """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, tol: float | None):
+        from otflow._nnpath import centred, common_centre
+
         self.n, self.dim = x.shape
-        center = (x.sum(0) + y.sum(0)) / (2 * self.n)
-        self.x = np.ascontiguousarray(x - center)
-        self.y = np.ascontiguousarray(y - center)
-        self.sqx = np.einsum("ij,ij->i", self.x, self.x)
-        self.sqy = np.einsum("ij,ij->i", self.y, self.y)
+        self.x0, self.y0 = x, y
+        self.center = common_centre(x, y)
+        self.sqx = centred(x, self.center, None)[1]
+        self.sqy = centred(y, self.center, None)[1]
         self.scale = float(self.sqx.max() + self.sqy.max())
         self.tol = TOL_REL * self.scale if tol is None else float(tol)
 
+    @functools.cached_property
+    def x(self) -> np.ndarray:
+        from otflow._nnpath import centred
+
+        return centred(self.x0, self.center)[0]
+
+    @functools.cached_property
+    def y(self) -> np.ndarray:
+        from otflow._nnpath import centred
+
+        return centred(self.y0, self.center)[0]
+
+    def xrows(self, rows) -> np.ndarray:
+        """``x[rows]`` centred, without centring all of ``x``."""
+        if "x" in self.__dict__:
+            return self.x[rows]
+        return self.x0[rows] - self.center
+
     def sub(self, rows: np.ndarray, cols: np.ndarray) -> _Problem:
-        return _Problem(self.x[rows], self.y[cols], None)
+        return _Problem(self.x0[rows], self.y0[cols], None)
 
     def translation_potential(self) -> np.ndarray:
         """Column potential ``v_j = 2 δ·y_j`` that ranks ``c_ij − v_j`` like ``‖x_i + δ − y_j‖²``."""
@@ -159,7 +185,7 @@ class _NumpyBlocks:
 
     def _costs(self, rows):
         p = self.p
-        c = _nnpath_gram(p.x[rows], p.y)
+        c = _nnpath_gram(p.xrows(rows), p.y)
         c *= -2.0
         c += p.sqx[rows, None]
         c += p.sqy[None, :]
@@ -191,7 +217,7 @@ class _NumpyBlocks:
             best_val = np.zeros((col_k, n))
         for s in range(0, rows.size, self.block):
             r = rows[s : s + self.block]
-            gram = _nnpath_gram(self.p.x[r], self.p.y)
+            gram = _nnpath_gram(self.p.xrows(r), self.p.y)
             cols, keys = _kernels().block_row_topk(gram, self.p.sqx[r], self.p.sqy - v, k)
             out_c.append(cols)
             out_cost.append(keys + v[cols])
@@ -231,12 +257,17 @@ class _Float32Blocks(_NumpyBlocks):
     name = "numpy"
     precision = "float32"
 
-    def __init__(self, p: _Problem, block: int):
+    def __init__(self, p: _Problem, block: int, clouds=None):
         super().__init__(p, block)
         from otflow._nnpath import _dot_bound
 
-        self.x32 = p.x.astype(np.float32)
-        self.y32 = p.y.astype(np.float32)
+        if clouds is not None:  # the one-pass attempt's float32 copies: the same centre, the same values
+            self.x32, self.y32 = clouds.x32, clouds.y32
+        else:
+            from otflow._nnpath import centred
+
+            self.x32 = centred(p.x0, p.center, np.float32)[0]
+            self.y32 = centred(p.y0, p.center, np.float32)[0]
         self.err = _dot_bound(p.dim) * np.sqrt(p.sqx) * float(np.sqrt(p.sqy.max()))
         self.float64_rows = 0  # rows that took the float64 route (for the trace)
 
@@ -478,11 +509,9 @@ class _Matching:
         return freed
 
 
-def _identity_costs(p: _Problem, exact: bool) -> np.ndarray:
-    if exact:
-        d = p.x - p.y
-        return np.einsum("ij,ij->i", d, d)
-    return p.sqx + p.sqy - 2.0 * np.einsum("ij,ij->i", p.x, p.y)
+def _identity_costs(p: _Problem) -> np.ndarray:
+    """``c_ii`` from coordinate differences (the centre cancels), chunk by chunk."""
+    return _pair_costs(p.x0, p.y0, np.arange(p.n))
 
 
 def _approx_potential(p: _Problem, eng, k: int, depth: int, trace: list | None) -> np.ndarray:
@@ -522,7 +551,7 @@ def _first_graph(p: _Problem, eng, v0: np.ndarray, k: int):
     n = p.n
     k = min(k, n)
     g = _Graph(n)
-    g.add(np.arange(n), np.arange(n), _identity_costs(p, isinstance(eng, _ExactLowDim)))
+    g.add(np.arange(n), np.arange(n), _identity_costs(p))
     if isinstance(eng, _ExactLowDim) and n < KD_MIN_N:  # small: exact passes over all pairs are cheap
         cols, costs, keys, thresh = eng.row_topk(np.arange(n), v0, k)
         g.add(np.repeat(np.arange(n), cols.shape[1]), cols, costs)
@@ -677,8 +706,7 @@ def _make_engine(p: _Problem, like):
 def _edge_costs(p: _Problem, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     if p.dim <= LOWDIM_MAX_D:
         return _kernels().edge_costs_lowdim(p.x, p.y, rows.astype(np.int64), cols.astype(np.int64))
-    rows, cols = rows.astype(np.int64), cols.astype(np.int64)
-    return p.sqx[rows] + p.sqy[cols] - 2.0 * _kernels().edge_dots(p.x, p.y, rows, cols)
+    return _kernels().edge_costs_highdim(p.x0, p.y0, rows.astype(np.int64), cols.astype(np.int64))
 
 
 def _may_have_cuda() -> bool:
@@ -819,7 +847,7 @@ def solve_assignment(
     eng_kind, dev = _pick_engine(engine, device)
     n, dim = x.shape
     if method == "auto" and n > DENSE_MAX_N and dim > LOWDIM_MAX_D and eng_kind == "numpy":
-        res = _nearest_neighbour_path(x, y, tol, block, t0, trace) if _float32_safe(x, y) else None
+        res, clouds = _nearest_neighbour_path(x, y, tol, block, t0, trace) if _float32_safe(x, y) else (None, None)
         if res is not None:
             return res
 
@@ -841,7 +869,7 @@ def solve_assignment(
     elif eng_kind == "torch":
         eng = _TorchBlocks(p, block, dev)
     elif dim >= FLOAT32_MIN_D and n >= FLOAT32_MIN_N and _float32_safe(x, y):
-        eng = _Float32Blocks(p, block)
+        eng = _Float32Blocks(p, block, clouds)
     else:
         eng = _NumpyBlocks(p, block)
 
@@ -873,12 +901,11 @@ def solve_assignment(
         raise RuntimeError(f"certificate failed: violation {max_violation:.3g}, gap {max_gap:.3g}, tol {p.tol:.3g}")
 
     sigma = m.col4row.copy()
-    d = x - y[sigma]
     return AssignmentResult(
         sigma=sigma,
         u=m.u.copy(),
         v=m.v.copy(),
-        cost=float(np.einsum("ij,ij->", d, d) / n),
+        cost=float(_pair_costs(x, y, sigma).sum() / n),
         method=st.method,
         engine=eng.name,
         tol=p.tol,
@@ -890,14 +917,16 @@ def solve_assignment(
     )
 
 
-def _nearest_neighbour_path(x, y, tol, block, t0: float, trace) -> AssignmentResult | None:
+def _nearest_neighbour_path(x, y, tol, block, t0: float, trace):
     """One float32 (or bfloat16) pass when the row-wise nearest neighbours form a permutation (``otflow._nnpath``):
-    then ``u_i = c_{iσ(i)}``, ``v = 0`` certify σ. Screened first on 256 rows; None when it does not apply."""
+    then ``u_i = c_{iσ(i)}``, ``v = 0`` certify σ. Screened first on 256 rows. Returns the result (None
+    when it does not apply) and the clouds' float32 copies, which the full solver's float32 passes reuse."""
     from otflow import _nnpath
 
     t1 = time.perf_counter()
     n = x.shape[0]
-    found = _nnpath.nearest_neighbour_assignment(x, y, block or int(max(1, min(n, 4_000_000 // n))))
+    clouds = _nnpath._Clouds(x, y)
+    found = _nnpath.nearest_neighbour_assignment(x, y, block or int(max(1, min(n, 4_000_000 // n))), clouds=clouds)
     _emit(
         trace,
         step="nn",
@@ -907,10 +936,10 @@ def _nearest_neighbour_path(x, y, tol, block, t0: float, trace) -> AssignmentRes
         precision=found[3] if found else None,
     )
     if found is None:
-        return None
+        return None, clouds
     sigma, u, scale, precision = found
     if not np.isfinite(scale):
-        return None  # the full solver raises the overflow error
+        return None, None  # the full solver raises the overflow error
     return AssignmentResult(
         sigma=sigma,
         u=u,
@@ -924,7 +953,7 @@ def _nearest_neighbour_path(x, y, tol, block, t0: float, trace) -> AssignmentRes
         rounds=0,
         n_edges=n,
         seconds=time.perf_counter() - t0,
-    )
+    ), None
 
 
 def _dense_costs(p: _Problem) -> np.ndarray:

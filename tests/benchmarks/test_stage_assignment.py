@@ -24,13 +24,14 @@ def test_a_checkpointed_stage_is_solved_alike_by_otflow_and_scipy(tmp_path, real
     rdir.mkdir()
     torch.save({"model": net.state_dict(), "config": cfg.to_dict()}, rdir / "checkpoint.pt")
     out = tmp_path / "rows.json"
-    argv = ["--run", str(rdir), "--data-dir", str(real_data_dir), "--n", "200", "--peers", "scipy", "--out", str(out)]
+    argv = ["--run", str(rdir), "--data-dir", str(real_data_dir), "--n", "200", "120", "--peers", "scipy", "--out", str(out)]
     assert stage_assignment.main(argv) == 0
     rows = json.loads(out.read_text())["rows"]
-    assert [r["case"].split(", ")[-1] for r in rows] == ["trained", "untrained"]
+    assert [r["case"].split(", ")[-1] for r in rows] == ["trained", "untrained"] * 2
+    assert [r["n"] for r in rows] == [120, 120, 200, 200]  # sizes in order, each on both nets
     for r in rows:
-        assert r["n"] == 200 and r["scipy"]["rel_cost_diff"] <= 1e-12
-    assert rows[0]["otflow"]["cost"] != rows[1]["otflow"]["cost"]  # the checkpoint's weights were loaded
+        assert r["scipy"]["rel_cost_diff"] <= 1e-12
+    assert rows[2]["otflow"]["cost"] != rows[3]["otflow"]["cost"]  # the checkpoint's weights were loaded
     capsys.readouterr()
     assert stage_assignment.main(["--markdown", str(out)]) == 0
     assert "stage 1" in capsys.readouterr().out
