@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from image_experiments.report.stats import Verdict, band, combine, direction, not_measured
+from image_experiments.report.stats import UNSURE, Verdict, band, combine, direction, not_measured
 
 __all__ = ["claims", "SubClaim", "CLAIM4_LAMBDA"]
 
@@ -93,6 +93,20 @@ def _group_means(runs_by_wd: dict, lo: float, hi: float, key: str) -> dict:
     return {seed: sum(v) / len(v) for seed, v in acc.items()}
 
 
+def _at_the_end(s: dict, cells: dict, lo: float, hi: float, v: Verdict) -> Verdict:
+    """A claim about the end of training cannot be decided on runs still learning: in a ``converged``
+    setting, a decided verdict whose λ in [lo, hi] include a run whose training accuracy still rises
+    over its last epochs (beyond 2 standard errors, :func:`.collect.accuracy_trend`) reads INCONCLUSIVE."""
+    if s["fields"].get("profile") != "converged" or not v.decided:
+        return v
+    runs = [r for wd, rs in cells.items() if lo <= wd <= hi for r in rs]
+    rising = sum(bool(r["values"].get("still_rising")) for r in runs)
+    if not rising:
+        return v
+    why = f"{rising} of these {len(runs)} runs still rising at the end of training: not at convergence"
+    return Verdict(UNSURE, f"{v.text}; would read {v.word}, but {why}", v.rule)
+
+
 def _claim2(settings) -> list:
     out = []
     for s in _main(settings):
@@ -109,15 +123,27 @@ def _claim2(settings) -> list:
                 (
                     f"2{tag}1",
                     f"{t}: LSS at 5e-3-1e-2 ≤ {CLAIM2_DROP:g} × LSS at λ ≤ 1e-3 (a sharp drop)",
-                    direction(mid["lss"], low["lss"], scale_b=CLAIM2_DROP, names=("LSS(5e-3-1e-2)", "LSS(≤1e-3)")),
+                    _at_the_end(
+                        s,
+                        cells,
+                        0,
+                        1e-2,
+                        direction(mid["lss"], low["lss"], scale_b=CLAIM2_DROP, names=("LSS(5e-3-1e-2)", "LSS(≤1e-3)")),
+                    ),
                 )
             )
             out.append(
                 (
                     f"2{tag}2",
                     f"{t}: training accuracy at 5e-3-1e-2 ≥ {CLAIM2_JUMP:g} points above λ ≤ 1e-3 (a jump)",
-                    direction(
-                        low["train_acc"], mid["train_acc"], shift=-CLAIM2_JUMP, names=("acc(≤1e-3)", "acc(5e-3-1e-2)")
+                    _at_the_end(
+                        s,
+                        cells,
+                        0,
+                        1e-2,
+                        direction(
+                            low["train_acc"], mid["train_acc"], shift=-CLAIM2_JUMP, names=("acc(≤1e-3)", "acc(5e-3-1e-2)")
+                        ),
                     ),
                 )
             )
@@ -125,7 +151,9 @@ def _claim2(settings) -> list:
                 (
                     f"2{tag}3",
                     f"{t}: training accuracy lower again at λ ≥ 5e-2 than at 5e-3-1e-2",
-                    direction(high, mid["train_acc"]) if high else not_measured("no run at λ ≥ 5e-2"),
+                    _at_the_end(s, cells, 5e-3, math.inf, direction(high, mid["train_acc"]))
+                    if high
+                    else not_measured("no run at λ ≥ 5e-2"),
                 )
             )
     return out or [("2", "CIFAR K=1 runs", not_measured("no CIFAR K=1 runs"))]

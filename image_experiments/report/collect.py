@@ -18,16 +18,20 @@ import numpy as np
 
 from image_experiments.run import NON_SEMANTIC
 
-__all__ = ["collect", "aggregate", "run_values", "converged", "CONVERGENCE_RULE", "seed_stats"]
+__all__ = ["collect", "aggregate", "run_values", "converged", "accuracy_trend", "CONVERGENCE_RULE", "seed_stats"]
 
 # where a run ran (device) does not change its setting, nor do the fields that never change numbers
 _NON_SEMANTIC = (*NON_SEMANTIC, "device")
 _PER_RUN = ("arch", "wd", "seed")
 _METRICS = ("lss", "lsr", "ots", "ot_cost_gap", "energy_ratio")
 PLATEAU_EPOCHS, PLATEAU_POINTS, LR_ANNEALED = 3, 0.5, 0.05
+TREND_EPOCHS = 5
 CONVERGENCE_RULE = (
     f"Converged: the running training accuracy of the last {PLATEAU_EPOCHS} epochs spans at most "
     f"{PLATEAU_POINTS} points and the last epoch's learning rate is at most {LR_ANNEALED:g} of the initial one"
+    f" (the runtime table adds, beside it, the least-squares trend of that accuracy over the last "
+    f"{TREND_EPOCHS} epochs ± its standard error under the binomial noise of an epoch's running accuracy, "
+    f"√(p(1−p)/images); a trend beyond 2 standard errors reads 'still rising'; it does not change the rule)"
 )
 
 
@@ -68,7 +72,31 @@ def converged(history: list | None) -> tuple[bool | None, str]:
     lr_ratio = recs[-1]["lr"] / lr0 if lr0 else float("nan")
     span = max(last) - min(last)
     ok = span <= PLATEAU_POINTS and lr_ratio <= LR_ANNEALED
-    return ok, f"last {PLATEAU_EPOCHS} epochs span {span:.2f} points, final lr {lr_ratio:.3f} × initial"
+    detail = f"last {PLATEAU_EPOCHS} epochs span {span:.2f} points, final lr {lr_ratio:.3f} × initial"
+    tr = accuracy_trend(recs)
+    if tr is not None:
+        slope, se, sd = tr
+        verdict = "still rising" if slope > 2 * se else ("falling" if slope < -2 * se else "flat within noise")
+        detail += f"; trend {slope:+.2f} ± {se:.2f} points/epoch (noise sd {sd:.2f}): {verdict}"
+    return ok, detail
+
+
+def accuracy_trend(recs: list[dict], epochs: int = TREND_EPOCHS) -> tuple[float, float, float] | None:
+    """Least-squares slope (points per epoch) of the running training accuracy over the last ``epochs``
+    epochs, its standard error if the epochs differ only by binomial noise, and that noise's sd.
+
+    Each epoch's running accuracy is a mean over ``images`` augmented samples, so on a true plateau at
+    accuracy p it scatters with sd ``√(p(1−p)/images)``; the slope's standard error is that sd over
+    ``√Σ(t − t̄)²``. None without ``images`` in the records or with fewer than ``epochs`` epochs.
+    """
+    last = recs[-epochs:]
+    if len(last) < epochs or any(not h.get("images") for h in last):
+        return None
+    acc = np.array([h["train_acc"] for h in last])
+    t = np.arange(epochs, dtype=float) - (epochs - 1) / 2
+    slope = 100 * float(t @ (acc - acc.mean()) / (t @ t))
+    sd = 100 * float(np.sqrt(np.mean(acc * (1 - acc) / np.array([h["images"] for h in last]))))
+    return slope, sd / float(np.sqrt(t @ t)), sd
 
 
 def _probe_lss(history: list | None) -> tuple[float | None, float | None]:
@@ -130,6 +158,9 @@ def run_values(metrics: dict, history: list | None) -> dict:
     v["n_blocks"] = stages[0].get("n_blocks") if stages else None
     v["lss_epoch1"], v["lss_last"] = _probe_lss(history)
     v["converged"], v["convergence"] = converged(history)
+    recs = [h for h in history or [] if h.get("epoch", 0) >= 1 and "train_acc" in h]
+    tr = accuracy_trend(recs)
+    v["still_rising"] = None if tr is None else bool(tr[0] > 2 * tr[1])
     v.update(_robust_values(metrics.get("robustness")))
     v.update(_ablation_values(metrics.get("ablation")))
     return v

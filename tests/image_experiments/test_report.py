@@ -447,3 +447,42 @@ def test_width_figure_is_drawn_for_settings_that_differ_only_in_width(runs_dir, 
     written = figures(settings, tmp_path)
     width_figs = [p for p in written if p.name.startswith("repro_width_")]
     assert len(width_figs) == 1 and width_figs[0].stat().st_size > 0  # resnet λ=1e-3: 250, 500 and Table 1's 1000
+
+
+def _history(accs, images=10_000):
+    return [{"epoch": 0, "lr": 0.1}] + [
+        {"epoch": e + 1, "lr": 0.1 * 0.001 ** (e / max(1, len(accs) - 1)), "train_acc": a, "images": images}
+        for e, a in enumerate(accs)
+    ]
+
+
+def test_accuracy_trend_is_the_least_squares_slope_with_its_binomial_error():
+    from image_experiments.report.collect import accuracy_trend, converged
+
+    accs = [0.70, 0.75, 0.80, 0.802, 0.804, 0.806, 0.808]  # the last 5 rise by 0.2 points per epoch
+    slope, se, sd = accuracy_trend(_history(accs, 40_000)[1:])
+    p = np.array(accs[-5:])
+    np.testing.assert_allclose(slope, 0.2, rtol=1e-9)
+    np.testing.assert_allclose(sd, 100 * np.sqrt(np.mean(p * (1 - p) / 40_000)), rtol=1e-12)
+    np.testing.assert_allclose(se, sd / np.sqrt(10.0), rtol=1e-12)  # Σ(t − t̄)² = 10 over 5 epochs
+    ok, detail = converged(_history(accs, 40_000))
+    assert ok is True and "still rising" in detail  # within the span rule, yet a trend of 3 standard errors
+    flat = [0.80, 0.80, 0.80, 0.80, 0.80]
+    assert accuracy_trend(_history(flat)[1:])[0] == 0.0
+    assert "flat within noise" in converged(_history(flat))[1]
+    assert accuracy_trend(_history(flat[:4])[1:]) is None  # fewer than 5 epochs
+    assert accuracy_trend([{**h, "images": None} for h in _history(flat)[1:]]) is None
+
+
+def test_a_claim_at_the_end_of_training_is_not_decided_on_runs_still_rising():
+    from image_experiments.report.claims import _at_the_end
+    from image_experiments.report.stats import Verdict
+
+    runs = {0.0: [{"values": {"still_rising": False}}], 1e-2: [{"values": {"still_rising": True}}]}
+    v = Verdict("DOES NOT HOLD", "mean difference +13", "rule")
+    got = _at_the_end({"fields": {"profile": "converged"}}, runs, 0, 1e-2, v)
+    assert got.word == "INCONCLUSIVE" and "would read DOES NOT HOLD" in got.text and "1 of these 2 runs" in got.text
+    assert _at_the_end({"fields": {"profile": "converged"}}, runs, 0, 1e-3, v) is v  # the rising run is outside
+    assert _at_the_end({"fields": {"profile": "cpu"}}, runs, 0, 1e-2, v) is v  # early-training settings: as before
+    undecided = Verdict("INCONCLUSIVE", "n=2")
+    assert _at_the_end({"fields": {"profile": "converged"}}, runs, 0, 1e-2, undecided) is undecided
