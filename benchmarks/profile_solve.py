@@ -3,6 +3,10 @@ time of each step summed over rounds, for the cases a target is out of reach on.
 
     python benchmarks/profile_solve.py 2d-mixture 200000 --out results/benchmarks/profile_2d-mixture_200000.json
     python benchmarks/profile_solve.py --markdown results/benchmarks/profile_2d-mixture_200000.json
+    python benchmarks/profile_solve.py "cifar10 stage, untrained" 5000 --arrays x.npy y.npy --out ...
+
+With ``--arrays`` the problem is the first n rows of two saved clouds (``stage_assignment.py``'s
+stage ends, say) and the case is only a label.
 """
 
 from __future__ import annotations
@@ -31,11 +35,16 @@ PARTS = {
 }
 
 
-def profile(case: str, n: int, seed: int = 0) -> dict:
+def profile(case: str, n: int, seed: int = 0, arrays: tuple | None = None) -> dict:
     """The trace of a first call in this process (numba's import timed on its own when not loaded
     yet), and a second, warm call's time: their difference is numba's import when the call made it,
-    kernel loading and first touch."""
-    x, y = make_case(case, n, seed)
+    kernel loading and first touch. ``arrays``: two ``.npy`` files to take the first n rows of."""
+    if arrays:
+        import numpy as np
+
+        x, y = (np.ascontiguousarray(np.load(f, mmap_mode="r")[:n], dtype=np.float64) for f in arrays)
+    else:
+        x, y = make_case(case, n, seed)
     had_numba = "numba" in sys.modules
     import otflow
 
@@ -99,6 +108,7 @@ def main(argv=None) -> int:
     ap.add_argument("case", nargs="?", help=f"one of {list(PEER_LIMITS)}")
     ap.add_argument("n", nargs="?", type=int, help="number of points")
     ap.add_argument("--seed", type=int, default=0, help="seed of the case generator")
+    ap.add_argument("--arrays", nargs=2, default=None, metavar=("X", "Y"), help="solve the first n rows of these two .npy clouds instead (the case is then a label)")
     ap.add_argument("--out", default=None, metavar="FILE", help="write the profile as JSON to FILE")
     ap.add_argument("--markdown", default=None, metavar="FILE", help="print a saved --out FILE as markdown")
     args = ap.parse_args(argv)
@@ -107,10 +117,10 @@ def main(argv=None) -> int:
 
         print(markdown(json.loads(Path(args.markdown).read_text())), end="")
         return 0
-    if args.case not in PEER_LIMITS or args.n is None or args.n < 2:
-        print(f"error: give a case of {list(PEER_LIMITS)} and n >= 2", file=sys.stderr)
+    if (args.case not in PEER_LIMITS and not (args.arrays and args.case)) or args.n is None or args.n < 2:
+        print(f"error: give a case of {list(PEER_LIMITS)} (or a label with --arrays) and n >= 2", file=sys.stderr)
         return 2
-    doc = profile(args.case, args.n, args.seed)
+    doc = profile(args.case, args.n, args.seed, args.arrays)
     if args.out:
         from otflow.runs import write_json
 

@@ -33,7 +33,9 @@ def test_committed_first_call_tables_are_the_rendering_of_their_rows(capsys):
         "first_call.md": "results_first_call.json",
         "first_call_scale.md": "results_first_call_scale.json",
         "first_call_2026-12-06.md": "results_first_call_2026-12-06.json",
+        "first_call_2026-12-06b.md": "results_first_call_2026-12-06b.json",
         "stage_assignment.md": "results_stage_assignment.json",  # same table (stage_assignment.py reuses it)
+        "stage_assignment_float32.md": "results_stage_assignment_float32.json",
     }
     for md, raw in pairs.items():
         capsys.readouterr()

@@ -38,3 +38,18 @@ def test_committed_profiles_are_the_rendering_of_their_json(capsys):
         capsys.readouterr()
         assert profile_solve.main(["--markdown", str(f)]) == 0
         assert capsys.readouterr().out == f.with_suffix(".md").read_text(), f.name
+
+
+def test_the_profile_takes_saved_clouds(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 20))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", x[::-1] + 3.0)
+    out = tmp_path / "p.json"
+    argv = ["a saved pair", "300", "--arrays", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--out", str(out)]
+    assert profile_solve.main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert doc["case"] == "a saved pair" and doc["n"] == 300 and doc["certified"]
+    assert profile_solve.main(["a label without arrays", "300"]) == 2
