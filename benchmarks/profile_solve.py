@@ -108,7 +108,13 @@ def main(argv=None) -> int:
     ap.add_argument("case", nargs="?", help=f"one of {list(PEER_LIMITS)}")
     ap.add_argument("n", nargs="?", type=int, help="number of points")
     ap.add_argument("--seed", type=int, default=0, help="seed of the case generator")
-    ap.add_argument("--arrays", nargs=2, default=None, metavar=("X", "Y"), help="solve the first n rows of these two .npy clouds instead (the case is then a label)")
+    ap.add_argument(
+        "--arrays",
+        nargs=2,
+        default=None,
+        metavar=("X", "Y"),
+        help="solve the first n rows of these two .npy clouds instead (the case is then a label)",
+    )
     ap.add_argument("--out", default=None, metavar="FILE", help="write the profile as JSON to FILE")
     ap.add_argument("--markdown", default=None, metavar="FILE", help="print a saved --out FILE as markdown")
     args = ap.parse_args(argv)

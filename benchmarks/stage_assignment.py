@@ -97,7 +97,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", type=Path, help="a finished image run folder holding checkpoint.pt")
     ap.add_argument("--data-dir", default=None, help="the data folder (default $OTFLOW_DATA)")
-    ap.add_argument("--n", type=int, nargs="+", default=[10_000], help="problem sizes: the first n training images pushed through the stage (one row per size and net)")
+    ap.add_argument(
+        "--n",
+        type=int,
+        nargs="+",
+        default=[10_000],
+        help="problem sizes: the first n training images pushed through the stage (one row per size and net)",
+    )
     ap.add_argument("--peers", nargs="*", default=["lap", "scipy"], help="peers to run (pot, scipy, lap)")
     ap.add_argument("--no-untrained", action="store_true", help="skip the untrained net's row")
     ap.add_argument("--out", default=None, metavar="FILE", help="write the rows as JSON to FILE")

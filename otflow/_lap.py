@@ -21,7 +21,7 @@ __all__ = [
     "init_duals",
     "warm_restart",
     "lowdim_certificate",
-    "edge_costs_lowdim",
+    "edge_costs",
     "csr_from_pairs",
 ]
 
@@ -313,27 +313,10 @@ def block_col_topk_merge(g, sqx, sqy, shift, rows, best_key, best_row, best_val)
             best_val[pos, j] = cc
 
 
-@njit(cache=True, parallel=True)
-def edge_costs_lowdim(x, y, rows, cols):
-    """``‖x[rows[e]] − y[cols[e]]‖²`` for every edge, from coordinate differences."""
-    ne = rows.shape[0]
-    dim = x.shape[1]
-    out = np.empty(ne)
-    for e in prange(ne):
-        i = rows[e]
-        j = cols[e]
-        s = 0.0
-        for d in range(dim):
-            t = x[i, d] - y[j, d]
-            s += t * t
-        out[e] = s
-    return out
-
-
 @njit(cache=True, parallel=True, fastmath=True)
-def edge_costs_highdim(x, y, rows, cols):
+def edge_costs(x, y, rows, cols):
     """``‖x[rows[e]] − y[cols[e]]‖²`` for every edge from coordinate differences (the clouds need no
-    centring), in high D: consecutive edges of one row keep ``x_i`` in cache, and ``fastmath`` lets
+    centring): consecutive edges of one row keep ``x_i`` in cache, and ``fastmath`` lets
     the sum be reassociated and vectorised (float64 in any order: error ≤ D u ‖x_i − y_j‖², Higham
     §3.1, far inside the solver's tolerance)."""
     ne = rows.shape[0]

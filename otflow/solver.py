@@ -36,9 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from otflow._validation import check_pair
 from otflow._nnpath import _pair_costs
 from otflow._nnpath import gram as _nnpath_gram
+from otflow._validation import check_pair
 
 __all__ = ["AssignmentResult", "solve_assignment"]
 
@@ -704,9 +704,8 @@ def _make_engine(p: _Problem, like):
 
 
 def _edge_costs(p: _Problem, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    if p.dim <= LOWDIM_MAX_D:
-        return _kernels().edge_costs_lowdim(p.x, p.y, rows.astype(np.int64), cols.astype(np.int64))
-    return _kernels().edge_costs_highdim(p.x0, p.y0, rows.astype(np.int64), cols.astype(np.int64))
+    """``c_ij`` of the given pairs from coordinate differences (the centre cancels: none is needed)."""
+    return _kernels().edge_costs(p.x0, p.y0, rows.astype(np.int64), cols.astype(np.int64))
 
 
 def _may_have_cuda() -> bool:

@@ -142,7 +142,10 @@ def _claim2(settings) -> list:
                         0,
                         1e-2,
                         direction(
-                            low["train_acc"], mid["train_acc"], shift=-CLAIM2_JUMP, names=("acc(≤1e-3)", "acc(5e-3-1e-2)")
+                            low["train_acc"],
+                            mid["train_acc"],
+                            shift=-CLAIM2_JUMP,
+                            names=("acc(≤1e-3)", "acc(5e-3-1e-2)"),
                         ),
                     ),
                 )

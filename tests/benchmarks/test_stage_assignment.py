@@ -24,7 +24,8 @@ def test_a_checkpointed_stage_is_solved_alike_by_otflow_and_scipy(tmp_path, real
     rdir.mkdir()
     torch.save({"model": net.state_dict(), "config": cfg.to_dict()}, rdir / "checkpoint.pt")
     out = tmp_path / "rows.json"
-    argv = ["--run", str(rdir), "--data-dir", str(real_data_dir), "--n", "200", "120", "--peers", "scipy", "--out", str(out)]
+    argv = ["--run", str(rdir), "--data-dir", str(real_data_dir), "--n", "200", "120", "--peers", "scipy"]
+    argv += ["--out", str(out)]
     assert stage_assignment.main(argv) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [r["case"].split(", ")[-1] for r in rows] == ["trained", "untrained"] * 2
