@@ -412,7 +412,8 @@ def test_bfloat16_is_chosen_by_the_cpu_flags_and_the_environment(monkeypatch):
     assert _nnpath.bf16_native() is True
     monkeypatch.delenv("OTFLOW_BF16")
     if os.path.exists("/proc/cpuinfo"):
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
         assert _nnpath.bf16_native() == ("avx512_bf16" in flags or "amx_bf16" in flags)
 
 
