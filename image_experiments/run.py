@@ -45,7 +45,7 @@ from otflow.runs import atomic_write_bytes, environment_info, save_npz, seed_eve
 
 __all__ = ["Config", "profile_config", "lr_factor", "run", "main", "run_dir_for", "RunError"]
 
-PROFILES = ("smoke", "cpu", "cpu-grid", "converged", "gpu", "full")
+PROFILES = ("smoke", "cpu", "cpu-grid", "converged", "converged-long", "gpu", "full")
 EPS_GRID = tuple(round(0.01 * i, 2) for i in range(11))
 # the 10-50 % part of the curve judges claim 6; 100 % (the block deleted) is kept for reference
 ABLATION_FRACS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
@@ -59,6 +59,10 @@ _LATE_DEFAULTS = {"warmup_epochs": 0, "compile": False}
 # the gpu profile: SPEC's lr 0.01 at batch 128, scaled linearly to this batch
 GPU_BATCH, GPU_EPOCHS, GPU_WARMUP = 512, 15, 2
 CONVERGED_EPOCHS, CONVERGED_N_TRAIN = 40, 10_000
+# converged-long: the same with twice the epochs; at 40 the runs with λ ≥ 5e-3 were still rising
+# (report: the trend beside CONVERGENCE_RULE), as weight decay's time scale 1/(lr λ) = 10⁴ steps at
+# λ = 1e-2 exceeds the 3,160 steps of 40 epochs
+CONVERGED_LONG_EPOCHS = 80
 
 
 class RunError(RuntimeError):
@@ -231,6 +235,11 @@ def _converged(dataset: str, k: int) -> dict:
     return dict(epochs=CONVERGED_EPOCHS, n_train=CONVERGED_N_TRAIN, robust_n=1000, ablation_n=1000)
 
 
+def _converged_long(dataset: str, k: int) -> dict:
+    _cpu_only("converged-long", k)
+    return {**_converged(dataset, k), "epochs": CONVERGED_LONG_EPOCHS}
+
+
 def _gpu(dataset: str, k: int) -> dict:
     if dataset == "mnist":
         raise ValueError("profile gpu covers CIFAR-10/100 K=1 and K=4 (Tables 4-7); MNIST: --profile cpu")
@@ -253,6 +262,7 @@ _PROFILE_SETTINGS = {
     "cpu": _cpu,
     "cpu-grid": _cpu_grid,
     "converged": _converged,
+    "converged-long": _converged_long,
     "gpu": _gpu,
     "full": lambda dataset, k: {},
 }
@@ -862,7 +872,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile",
         choices=PROFILES,
         default="full",
-        help="smoke | cpu | cpu-grid | converged | gpu | full (default: full)",
+        help="smoke | cpu | cpu-grid | converged | converged-long | gpu | full (default: full)",
     )
     add_common_options(
         p,

@@ -146,6 +146,17 @@ GRIDS = {
     "table4-converged-seeds": Grid(
         "table4-converged-seeds", datasets=("cifar10",), wds=(0.0, 1e-3, 1e-2, 0.1), seeds=(1, 2), profile="converged"
     ),
+    # the same grids with twice the epochs (profile converged-long), for the λ that still rose at 40
+    "table4-converged-long": Grid(
+        "table4-converged-long", datasets=("cifar10",), wds=K1_WDS, seeds=(0,), profile="converged-long"
+    ),
+    "table4-converged-long-seeds": Grid(
+        "table4-converged-long-seeds",
+        datasets=("cifar10",),
+        wds=(0.0, 1e-3, 1e-2, 0.1),
+        seeds=(1, 2),
+        profile="converged-long",
+    ),
     # claim 7 (Fig. 5): the MNIST ResNet at λ = 1e-2 at other widths; Table 1's 1000 is in the mnist grid
     "mnist-width": Grid(
         "mnist-width",
@@ -343,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         default=None,
-        help="profile of every task (smoke, cpu, cpu-grid, converged, gpu, full); default: the grid's",
+        help="profile of every task (smoke, cpu, cpu-grid, converged, converged-long, gpu, full); default: the grid's",
     )
     p.add_argument("--datasets", type=csv_list(str, "--datasets"), default=None, help="comma-separated")
     p.add_argument("--archs", type=csv_list(str, "--archs"), default=None, help="comma-separated")

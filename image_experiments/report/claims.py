@@ -97,7 +97,7 @@ def _at_the_end(s: dict, cells: dict, lo: float, hi: float, v: Verdict) -> Verdi
     """A claim about the end of training cannot be decided on runs still learning: in a ``converged``
     setting, a decided verdict whose λ in [lo, hi] include a run whose training accuracy still rises
     over its last epochs (beyond 2 standard errors, :func:`.collect.accuracy_trend`) reads INCONCLUSIVE."""
-    if s["fields"].get("profile") != "converged" or not v.decided:
+    if not str(s["fields"].get("profile")).startswith("converged") or not v.decided:
         return v
     runs = [r for wd, rs in cells.items() if lo <= wd <= hi for r in rs]
     rising = sum(bool(r["values"].get("still_rising")) for r in runs)

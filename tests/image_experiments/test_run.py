@@ -226,6 +226,9 @@ def test_converged_profile_trains_cifar_k1_to_the_end_of_a_longer_schedule():
         profile_config("converged", "mnist", "resnet", 1)
     with pytest.raises(ValueError, match="K=4 needs a GPU"):
         profile_config("converged", "cifar10", "resnet", 4)
+    long = profile_config("converged-long", "cifar10", "resnet", 1, wd=1e-2)
+    assert (long.epochs, long.n_train, long.batch_size, long.lr) == (80, 10_000, 128, 0.01)
+    assert long.name == "cifar10_resnet_k1_wd0.01_seed0_converged-long"  # not the 40-epoch run's folder
 
 
 def test_profiles_set_their_sizes_and_overrides_win():
