@@ -96,7 +96,7 @@ def _group_means(runs_by_wd: dict, lo: float, hi: float, key: str) -> dict:
 def _at_the_end(s: dict, cells: dict, lo: float, hi: float, v: Verdict) -> Verdict:
     """A claim about the end of training cannot be decided on runs still learning: in a ``converged``
     setting, a decided verdict whose λ in [lo, hi] include a run whose training accuracy still rises
-    over its last epochs (beyond 2 standard errors, :func:`.collect.accuracy_trend`) reads INCONCLUSIVE."""
+    over its last epochs (:func:`.collect.still_rising`) reads INCONCLUSIVE."""
     if not str(s["fields"].get("profile")).startswith("converged") or not v.decided:
         return v
     runs = [r for wd, rs in cells.items() if lo <= wd <= hi for r in rs]

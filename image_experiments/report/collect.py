@@ -29,9 +29,10 @@ TREND_EPOCHS = 5
 CONVERGENCE_RULE = (
     f"Converged: the running training accuracy of the last {PLATEAU_EPOCHS} epochs spans at most "
     f"{PLATEAU_POINTS} points and the last epoch's learning rate is at most {LR_ANNEALED:g} of the initial one"
-    f" (the runtime table adds, beside it, the least-squares trend of that accuracy over the last "
-    f"{TREND_EPOCHS} epochs ± its standard error under the binomial noise of an epoch's running accuracy, "
-    f"√(p(1−p)/images); a trend beyond 2 standard errors reads 'still rising'; it does not change the rule)"
+    f" (beside it, the runtime table gives the least-squares trend of that accuracy over the last "
+    f"{TREND_EPOCHS} epochs; 'still rising' where it is both beyond 2 standard errors of the binomial noise of "
+    f"an epoch's running accuracy, √(p(1−p)/images), and steeper than {PLATEAU_POINTS} points over "
+    f"{PLATEAU_EPOCHS} epochs; claim 2 is not decided on such runs)"
 )
 
 
@@ -76,9 +77,21 @@ def converged(history: list | None) -> tuple[bool | None, str]:
     tr = accuracy_trend(recs)
     if tr is not None:
         slope, se, sd = tr
-        verdict = "still rising" if slope > 2 * se else ("falling" if slope < -2 * se else "flat within noise")
+        verdict = "still rising" if _steep(slope, se) else ("falling" if _steep(-slope, se) else "flat")
         detail += f"; trend {slope:+.2f} ± {se:.2f} points/epoch (noise sd {sd:.2f}): {verdict}"
     return ok, detail
+
+
+def _steep(slope: float, se: float) -> bool:
+    """A rise both beyond the noise (2 standard errors) and beyond the rule's magnitude: the trend alone
+    would make the last PLATEAU_EPOCHS epochs span more than PLATEAU_POINTS."""
+    return slope > 2 * se and (PLATEAU_EPOCHS - 1) * slope > PLATEAU_POINTS
+
+
+def still_rising(recs: list[dict]) -> bool | None:
+    """Whether the run's training accuracy still rises at its end (:func:`accuracy_trend`, :func:`_steep`)."""
+    tr = accuracy_trend(recs)
+    return None if tr is None else _steep(tr[0], tr[1])
 
 
 def accuracy_trend(recs: list[dict], epochs: int = TREND_EPOCHS) -> tuple[float, float, float] | None:
@@ -158,9 +171,7 @@ def run_values(metrics: dict, history: list | None) -> dict:
     v["n_blocks"] = stages[0].get("n_blocks") if stages else None
     v["lss_epoch1"], v["lss_last"] = _probe_lss(history)
     v["converged"], v["convergence"] = converged(history)
-    recs = [h for h in history or [] if h.get("epoch", 0) >= 1 and "train_acc" in h]
-    tr = accuracy_trend(recs)
-    v["still_rising"] = None if tr is None else bool(tr[0] > 2 * tr[1])
+    v["still_rising"] = still_rising([h for h in history or [] if h.get("epoch", 0) >= 1 and "train_acc" in h])
     v.update(_robust_values(metrics.get("robustness")))
     v.update(_ablation_values(metrics.get("ablation")))
     return v
