@@ -207,9 +207,20 @@ class _NumpyBlocks:
         With ``col_k > 0`` also returns, as a fifth item ``(rows, cols, costs)``, each column's
         ``col_k`` rows with the smallest ``c_ij − u_i``, where ``u_i = min_j c_ij − v_j``.
         """
+        cols, keys, col_pairs = self._scan(self._gram64, rows, v, k, col_k)
+        out = cols, keys + v[cols], keys, keys[:, -1].copy()
+        return out if not col_k else (*out, col_pairs)
+
+    def _gram64(self, r: np.ndarray) -> np.ndarray:
+        return _nnpath_gram(self.p.xrows(r), self.p.y)
+
+    def _scan(self, gram_of, rows: np.ndarray, v: np.ndarray, k: int, col_k: int):
+        """One blocked pass over the rows with Gram blocks ``gram_of(r)``: each row's k smallest keys
+        ``c_ij − v_j`` (columns and keys, ascending) and, with ``col_k``, each column's ``col_k`` best
+        rows as ``(rows, cols, costs)`` pairs (else None); costs and keys at the blocks' precision."""
         n = self.p.n
         k = min(k, n)
-        out_c, out_cost, out_key = [], [], []
+        out_c, out_key = [], []
         if col_k:
             col_k = min(col_k, rows.size)
             best_key = np.full((col_k, n), np.inf)
@@ -217,22 +228,19 @@ class _NumpyBlocks:
             best_val = np.zeros((col_k, n))
         for s in range(0, rows.size, self.block):
             r = rows[s : s + self.block]
-            gram = _nnpath_gram(self.p.xrows(r), self.p.y)
+            gram = gram_of(r)
             cols, keys = _kernels().block_row_topk(gram, self.p.sqx[r], self.p.sqy - v, k)
             out_c.append(cols)
-            out_cost.append(keys + v[cols])
             out_key.append(keys)
             if col_k:
                 _kernels().block_col_topk_merge(
                     gram, self.p.sqx[r], self.p.sqy, keys[:, 0], r, best_key, best_row, best_val
                 )
-        keys = np.concatenate(out_key)
-        out = np.concatenate(out_c), np.concatenate(out_cost), keys, keys[:, -1].copy()
         if not col_k:
-            return out
+            return np.concatenate(out_c), np.concatenate(out_key), None
         ok = np.isfinite(best_key)
         ccols = np.broadcast_to(np.arange(n), best_key.shape)
-        return (*out, (best_row[ok], ccols[ok], best_val[ok]))
+        return np.concatenate(out_c), np.concatenate(out_key), (best_row[ok], ccols[ok], best_val[ok])
 
 
 class _Float32Blocks(_NumpyBlocks):
@@ -279,31 +287,16 @@ class _Float32Blocks(_NumpyBlocks):
         c += p.sqy[None, :]
         return c
 
+    def _gram32(self, r: np.ndarray) -> np.ndarray:
+        return _nnpath_gram(self.x32[r], self.y32).astype(np.float64)
+
     def row_topk(self, rows: np.ndarray, v: np.ndarray, k: int, col_k: int = 0):
         n = self.p.n
-        k = min(k, n)
-        out_c, out_key = [], []
-        if col_k:
-            col_k = min(col_k, rows.size)
-            best_key = np.full((col_k, n), np.inf)
-            best_row = np.zeros((col_k, n), np.int64)
-            best_val = np.zeros((col_k, n))
-        for s in range(0, rows.size, self.block):
-            r = rows[s : s + self.block]
-            gram = _nnpath_gram(self.x32[r], self.y32).astype(np.float64)
-            cols, keys = _kernels().block_row_topk(gram, self.p.sqx[r], self.p.sqy - v, k)
-            out_c.append(cols)
-            out_key.append(keys)
-            if col_k:
-                _kernels().block_col_topk_merge(
-                    gram, self.p.sqx[r], self.p.sqy, keys[:, 0], r, best_key, best_row, best_val
-                )
-        cols, keys32 = np.concatenate(out_c), np.concatenate(out_key)
+        cols, keys32, col_pairs = self._scan(self._gram32, rows, v, k, col_k)
         cols, costs, keys, thresh = self._exact_candidates(rows, cols, keys32[:, -1] - self.err[rows], v, k)
         if not col_k:
             return cols, costs, keys, thresh
-        ok = np.isfinite(best_key)
-        cr, cc = best_row[ok], np.broadcast_to(np.arange(n), best_key.shape)[ok]
+        cr, cc, _ = col_pairs  # their float32 costs are not used: the graph gets float64 ones
         fresh = ~np.isin(cr * n + cc, rows[:, None] * n + cols)  # pairs the rows did not propose
         cr, cc = cr[fresh], cc[fresh]
         return cols, costs, keys, thresh, (cr, cc, _edge_costs(self.p, cr, cc))
