@@ -10,8 +10,8 @@ Commands (docs/reproduction.md has the grids, the expected runtimes and the repo
 
 Named grids (SPEC §6 λ grids): ``table4`` (CIFAR-10, K=1, 9 λ), ``table5`` (CIFAR-100, K=1, 9 λ;
 also Tables 2-3), ``table6`` / ``table7`` (CIFAR-10 / CIFAR-100, K=4, 5 λ), ``mnist`` (4 λ, 3
-seeds), ``table4-cpu``, ``table4-converged``, ``table4-converged-seeds`` and ``mnist-width`` (the
-CPU campaign of docs/reproduction.md). The 2-D study has its own sweep, :mod:`toy_experiments.sweep`.
+seeds), ``table4-cpu``, ``table4-converged(-long)(-seeds)``, ``mnist-width`` and
+``mnist(-width)-converged`` (the CPU campaign of docs/reproduction.md). The 2-D study has its own sweep, :mod:`toy_experiments.sweep`.
 A custom grid is a JSON or TOML file with the fields of :class:`Grid`::
 
     name = "mnist_quick"
@@ -165,6 +165,19 @@ GRIDS = {
         wds=(1e-2,),
         seeds=(0, 1, 2),
         profile="cpu",
+        widths=(250, 500, 2000),
+    ),
+    # the MNIST grids at profile converged (20 epochs): at the cpu profile's 10 every λ = 1e-2 run still rose
+    "mnist-converged": Grid(
+        "mnist-converged", datasets=("mnist",), ks=(1,), wds=MNIST_WDS, seeds=(0, 1, 2), profile="converged"
+    ),
+    "mnist-width-converged": Grid(
+        "mnist-width-converged",
+        datasets=("mnist",),
+        archs=("resnet",),
+        wds=(1e-2,),
+        seeds=(0, 1, 2),
+        profile="converged",
         widths=(250, 500, 2000),
     ),
 }

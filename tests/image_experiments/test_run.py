@@ -222,8 +222,9 @@ def test_converged_profile_trains_cifar_k1_to_the_end_of_a_longer_schedule():
     c = profile_config("converged", "cifar10", "plain", 1, wd=1e-2)
     assert (c.epochs, c.n_train, c.batch_size, c.lr, c.momentum, c.warmup_epochs) == (40, 10_000, 128, 0.01, 0.9, 0)
     assert c.name == "cifar10_plain_k1_wd0.01_seed0_converged" and c.ots_m == 10_000
-    with pytest.raises(ValueError, match="MNIST's cpu profile"):
-        profile_config("converged", "mnist", "resnet", 1)
+    m = profile_config("converged", "mnist", "resnet", 1, wd=1e-2)
+    assert (m.epochs, m.n_train, m.batch_size, m.lr, m.ots_m) == (20, None, 128, 0.01, 10_000)  # all 60,000 images
+    assert profile_config("converged-long", "mnist", "plain", 1).epochs == 40
     with pytest.raises(ValueError, match="K=4 needs a GPU"):
         profile_config("converged", "cifar10", "resnet", 4)
     long = profile_config("converged-long", "cifar10", "resnet", 1, wd=1e-2)

@@ -83,6 +83,8 @@ def test_named_grids_have_the_spec_lambda_grids(image_run):
     assert len(GRIDS["mnist"].tasks()) == 4 * 2 * 3
     assert len(GRIDS["table4-cpu"].tasks()) == 9 * 2 and GRIDS["table4-cpu"].profile == "cpu-grid"
     assert len(GRIDS["table4-converged"].tasks()) == 18 and len(GRIDS["table4-converged-seeds"].tasks()) == 16
+    assert len(GRIDS["mnist-converged"].tasks()) == 24 and len(GRIDS["mnist-width-converged"].tasks()) == 9
+    assert "mnist_resnet_k1_w2000_wd0.01_seed2_converged" in {t.name for t in GRIDS["mnist-width-converged"].tasks()}
     assert len(GRIDS["mnist-width"].tasks()) == 9
     assert len(GRIDS["table6"].tasks()) == 5 * 2 * 3
 
