@@ -11,7 +11,8 @@ Commands (docs/reproduction.md has the grids, the expected runtimes and the repo
 Named grids (SPEC §6 λ grids): ``table4`` (CIFAR-10, K=1, 9 λ), ``table5`` (CIFAR-100, K=1, 9 λ;
 also Tables 2-3), ``table6`` / ``table7`` (CIFAR-10 / CIFAR-100, K=4, 5 λ), ``mnist`` (4 λ, 3
 seeds), ``table4-cpu``, ``table4-converged(-long)(-seeds)``, ``mnist-width`` and
-``mnist(-width)-converged`` (the CPU campaign of docs/reproduction.md). The 2-D study has its own sweep, :mod:`toy_experiments.sweep`.
+``mnist(-width)-converged`` (the CPU campaign of docs/reproduction.md). The 2-D study has its own
+sweep, :mod:`toy_experiments.sweep`.
 A custom grid is a JSON or TOML file with the fields of :class:`Grid`::
 
     name = "mnist_quick"

@@ -66,25 +66,25 @@ def setting_title(fields: dict) -> str:
 def converged(history: list | None) -> tuple[bool | None, str]:
     """Whether a run ended on a plateau (:data:`CONVERGENCE_RULE`), and the numbers behind it.
 
-    None where the history cannot tell: fewer than TREND_EPOCHS epochs, or records without the
-    ``images`` count that the noise model needs. The span of the last PLATEAU_EPOCHS epochs is reported
+    None (with the lr and span seen) where the history cannot tell: fewer than TREND_EPOCHS epochs, or
+    records without the ``images`` count that the noise model needs. The span of the last PLATEAU_EPOCHS epochs is reported
     but does not decide: on a true plateau three epochs of binomial noise with sd σ span about 1.7 σ
     (CIFAR at 10,000 images: σ ≈ 0.4 points, so 0.7), and a steady rise can hide in it.
     """
     recs = [h for h in history or [] if h.get("epoch", 0) >= 1 and "train_acc" in h]
-    tr = accuracy_trend(recs)
-    if tr is None or not history:
-        return None, f"fewer than {TREND_EPOCHS} epochs with their image counts"
+    if not recs:
+        return None, "no training epochs"
     last = [100 * h["train_acc"] for h in recs[-PLATEAU_EPOCHS:]]
     lr0 = history[0].get("lr") or recs[0].get("lr")
     lr_ratio = recs[-1]["lr"] / lr0 if lr0 else float("nan")
+    seen = f"final lr {lr_ratio:.3f} × initial; last {len(last)} epochs span {max(last) - min(last):.2f} points"
+    tr = accuracy_trend(recs)
+    if tr is None:
+        return None, f"{seen}; no trend (fewer than {TREND_EPOCHS} epochs with their image counts)"
     slope, se, sd = tr
     rising = _steep(slope, se)
     verdict = "still rising" if rising else ("falling" if _steep(-slope, se) else "flat")
-    detail = (
-        f"final lr {lr_ratio:.3f} × initial; trend {slope:+.2f} ± {se:.2f} points/epoch (noise sd {sd:.2f}): "
-        f"{verdict}; last {PLATEAU_EPOCHS} epochs span {max(last) - min(last):.2f} points"
-    )
+    detail = f"{seen}; trend {slope:+.2f} ± {se:.2f} points/epoch (noise sd {sd:.2f}): {verdict}"
     return bool(lr_ratio <= LR_ANNEALED and not rising), detail
 
 

@@ -484,8 +484,11 @@ def test_accuracy_trend_is_the_least_squares_slope_with_its_binomial_error():
     flat = [0.80, 0.80, 0.80, 0.80, 0.80]
     assert accuracy_trend(_history(flat)[1:])[0] == 0.0
     assert converged(_history(flat))[0] is True
-    assert ": flat;" in converged(_history(flat))[1]
-    assert converged(_history(flat[:4])) == (None, "fewer than 5 epochs with their image counts")
+    assert converged(_history(flat))[1].endswith(": flat")
+    assert converged(_history(flat[:4])) == (
+        None,
+        "final lr 0.001 × initial; last 3 epochs span 0.00 points; no trend (fewer than 5 epochs with their image counts)",
+    )
     assert accuracy_trend(_history(flat[:4])[1:]) is None  # fewer than 5 epochs
     assert accuracy_trend([{**h, "images": None} for h in _history(flat)[1:]]) is None
 
