@@ -487,7 +487,8 @@ def test_accuracy_trend_is_the_least_squares_slope_with_its_binomial_error():
     assert converged(_history(flat))[1].endswith(": flat")
     assert converged(_history(flat[:4])) == (
         None,
-        "final lr 0.001 × initial; last 3 epochs span 0.00 points; no trend (fewer than 5 epochs with their image counts)",
+        "final lr 0.001 × initial; last 3 epochs span 0.00 points; "
+        "no trend (fewer than 5 epochs with their image counts)",
     )
     assert accuracy_trend(_history(flat[:4])[1:]) is None  # fewer than 5 epochs
     assert accuracy_trend([{**h, "images": None} for h in _history(flat)[1:]]) is None
