@@ -68,8 +68,9 @@ def converged(history: list | None) -> tuple[bool | None, str]:
 
     None (with the lr and span seen) where the history cannot tell: fewer than TREND_EPOCHS epochs, or
     records without the ``images`` count that the noise model needs. The span of the last
-    PLATEAU_EPOCHS epochs is reported but does not decide: on a true plateau three epochs of binomial noise with sd σ span about 1.7 σ
-    (CIFAR at 10,000 images: σ ≈ 0.4 points, so 0.7), and a steady rise can hide in it.
+    PLATEAU_EPOCHS epochs is reported but does not decide: on a true plateau three epochs of binomial
+    noise with sd σ span about 1.7 σ (CIFAR at 10,000 images: σ ≈ 0.4 points, so 0.7), and a steady
+    rise can hide in it.
     """
     recs = [h for h in history or [] if h.get("epoch", 0) >= 1 and "train_acc" in h]
     if not recs:
