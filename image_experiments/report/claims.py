@@ -275,10 +275,13 @@ def _claim7(settings) -> list:
 
 
 def _claim7_width(settings) -> list:
-    """LSS lower at the larger width: same setting but width, same arch, λ and seed."""
+    """LSS lower at the larger width: same setting but width, same arch, λ and seed; one sub-claim per
+    setting (profile, data set, …), so that early and converged runs are never pooled."""
     from image_experiments.models import TABLE1
+    from image_experiments.report.collect import setting_title
 
     groups = defaultdict(lambda: defaultdict(list))
+    titles = {}
     for s in settings.values():
         f = s["fields"]
         if f["head"] != "linear":
@@ -286,20 +289,23 @@ def _claim7_width(settings) -> list:
         family = "mnist" if f["dataset"] == "mnist" else "cifar"
         width = f.get("width") or TABLE1[(family, f["k"])]["dims"][0][0]  # None: Table 1's width
         rest = {k: v for k, v in f.items() if k != "width"}
+        key = str(sorted(rest.items()))
+        titles[key] = setting_title(rest)
         for (arch, wd), c in s["cells"].items():
-            groups[(str(sorted(rest.items())), arch, wd)][width] += c["runs"]
-    parts = []
-    for (_, arch, wd), by_w in sorted(groups.items(), key=lambda kv: kv[0][1:]):
+            groups[(key, arch, wd)][width] += c["runs"]
+    parts = defaultdict(list)
+    for (key, arch, wd), by_w in sorted(groups.items(), key=lambda kv: (titles[kv[0][0]], *kv[0][1:])):
         ws = sorted(by_w)
-        if len(ws) < 2:
-            continue
         for w0, w1 in zip(ws, ws[1:]):
-            parts.append(
+            parts[key].append(
                 (f"{arch} λ={wd:g} width {w0}→{w1}", direction(_by_seed(by_w[w1], "lss"), _by_seed(by_w[w0], "lss")))
             )
     if not parts:
         return [("7c", "LSS falls as width grows (Fig. 5)", not_measured("no runs that differ only in width"))]
-    return [("7c", "LSS lower at the larger width, every step (Fig. 5)", combine(parts))]
+    return [
+        ("7c", f"{titles[key]}: LSS lower at the larger width, every step (Fig. 5)", combine(ps))
+        for key, ps in sorted(parts.items(), key=lambda kv: titles[kv[0]])
+    ]
 
 
 def claims(settings: dict) -> list[tuple[int, list]]:

@@ -13,6 +13,7 @@ from image_experiments import paper_values as pv
 from image_experiments.report import tables
 from image_experiments.report.claims import claims
 from image_experiments.report.collect import aggregate, collect, setting_title
+from image_experiments.report.compare import convergence_table
 from image_experiments.report.figures import figures, slug
 from image_experiments.report.stats import DIRECTION_RULE, MIN_SEEDS
 from otflow.runs import write_text
@@ -130,6 +131,7 @@ def render_blocks(col: dict, settings: dict | None = None, *, figure_prefix: str
         "images-summary": _summary_block(col, settings),
         "images-tables": _tables_block(settings),
         "images-claims": _claims_block(settings),
+        "images-convergence": convergence_table(settings, claims(settings)),
         "images-correlations": _correlation_block(col["runs"]),
         "images-head": tables.head_check(col["runs"]),
         "images-runtimes": tables.runtime_table(col["runs"]),
@@ -169,6 +171,7 @@ def make_report(runs_dir, out_dir=None, *, figures_on: bool = True) -> Path:
         ("Runs", "images-summary"),
         ("Tables", "images-tables"),
         ("Headline claims (SPEC §7)", "images-claims"),
+        ("Verdicts at convergence beside early training and the paper", "images-convergence"),
         ("Correlation of LSS and OTS with accuracy, within each setting", "images-correlations"),
         ("Does the head move the plain net's length to the last segment?", "images-head"),
         ("Run times", "images-runtimes"),

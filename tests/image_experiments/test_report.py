@@ -52,7 +52,9 @@ def test_paper_tables_transcribed_from_spec():
 # fixture runs: image_experiments.run's layout with planted numbers
 
 
-def write_run(root, dataset, arch, k, wd, seed, *, status="completed", epochs=5, width=None, head="linear", **v):
+def write_run(
+    root, dataset, arch, k, wd, seed, *, status="completed", epochs=5, width=None, head="linear", profile="smoke", **v
+):
     """A run folder with planted numbers; ``v`` overrides the defaults below (accuracies in %)."""
     d = dict(
         lss=2.0,
@@ -73,7 +75,7 @@ def write_run(root, dataset, arch, k, wd, seed, *, status="completed", epochs=5,
         lss_epoch1=None,
     )
     d.update(v)
-    cfg = profile_config("smoke", dataset, arch, k, wd=wd, seed=seed, width=width, head=head)
+    cfg = profile_config(profile, dataset, arch, k, wd=wd, seed=seed, width=width, head=head)
     rdir = root / (cfg.name + ("" if head == "linear" else f"_{head}"))
     write_json(rdir / "config.json", {**cfg.to_dict(), "run_dir": str(rdir)})
     if status != "completed":
@@ -422,6 +424,25 @@ def test_width_claim_compares_same_seed_runs_across_widths(runs_dir):
     assert _verdicts(runs_dir)["7c"].word == "INCONCLUSIVE"
 
 
+def test_width_claim_keeps_each_profile_apart(tmp_path):
+    """Early (cpu) and converged width studies are two 7c sub-claims, never pooled into one verdict."""
+    for seed in SEEDS:
+        for width, lss in ((250, 1.5), (500, 1.3), (None, 1.1)):
+            write_run(tmp_path, "mnist", "resnet", 1, 1e-2, seed, width=width, lss=lss + _jit(seed), profile="cpu")
+            write_run(tmp_path, "mnist", "resnet", 1, 1e-2, seed, width=width, lss=1.0 + _jit(seed) - lss / 10)
+    subs = [
+        (text, v)
+        for _, ss in report.claims(report.aggregate(report.collect(tmp_path)["runs"]))
+        for label, text, v in ss
+        if label == "7c"
+    ]
+    got = {text.split(":")[0]: v.word for text, v in subs}
+    assert got == {
+        "mnist K=1, profile cpu, head linear": "HOLDS",
+        "mnist K=1, profile smoke, head linear": "DOES NOT HOLD",
+    }
+
+
 def test_side_studies_feed_only_their_own_claims(runs_dir):
     """Width-study runs are judged by 7c alone, σ(BN)-head runs by claim 3 alone (the head check)."""
     for seed in SEEDS:
@@ -506,3 +527,43 @@ def test_a_claim_at_the_end_of_training_is_not_decided_on_runs_still_rising():
     assert _at_the_end({"fields": {"profile": "cpu"}}, runs, 0, 1e-2, v) is v  # early-training settings: as before
     undecided = Verdict("INCONCLUSIVE", "n=2")
     assert _at_the_end({"fields": {"profile": "converged"}}, runs, 0, 1e-2, undecided) is undecided
+
+
+def test_convergence_table_lines_up_the_schedules_of_one_setting(tmp_path):
+    """One row per sub-claim and setting; the cpu (early) and converged (MNIST: end) verdicts side by side."""
+    from image_experiments.report.compare import convergence_rows, stage_of
+
+    assert [stage_of({"profile": p, "dataset": d}) for p, d in (("cpu-grid", "cifar10"), ("converged", "cifar10"))] == [
+        "early",
+        "mid",
+    ]
+    assert stage_of({"profile": "converged", "dataset": "mnist"}) == "end" and stage_of({"profile": "smoke"}) is None
+    for seed in SEEDS:
+        for arch in ("resnet", "plain"):
+            # early: the ResNet drop under FGSM below the plain net's; at convergence: above it
+            fgsm = {"resnet": 5.0, "plain": 20.0}[arch]
+            write_run(tmp_path, "mnist", arch, 1, 1e-3, seed, profile="cpu", fgsm_drop=fgsm + _jit(seed))
+            write_run(tmp_path, "mnist", arch, 1, 1e-3, seed, profile="converged", fgsm_drop=25 - fgsm + _jit(seed))
+    settings = report.aggregate(report.collect(tmp_path)["runs"])
+    rows, stages = convergence_rows(settings, report.claims(settings))
+    assert stages == ["early", "end"]
+    row = next(r for r in rows if r[0] == "5b")
+    assert row[1].startswith("mnist K=1, head linear (the paper's") and "profile" not in row[1]
+    assert row[2:4] == ["HOLDS", "DOES NOT HOLD"] and row[4].startswith("holds")
+    assert len([r for r in rows if r[0] == "5b"]) == 1  # both schedules in one row
+
+
+def test_paper_column_computes_claim_2_from_table_4():
+    from image_experiments import paper_values as pv
+    from image_experiments.report.compare import paper_text
+
+    def mean(arch, metric, lams):
+        return np.mean([pv.paper_value("cifar10", 1, arch, lam, metric).value for lam in lams])
+
+    low, mid, high = (0.0, 1e-4, 5e-4, 1e-3), (5e-3, 1e-2), (5e-2, 0.1, 0.2)
+    lss_low, lss_mid = mean("plain", "lss", low), mean("plain", "lss", mid)
+    assert paper_text("2a1", "cifar10") == f"holds: LSS {lss_low:.2f} → {lss_mid:.2f} (× {lss_mid / lss_low:.2f})"
+    acc_mid, acc_high = mean("resnet", "train_acc", mid), mean("resnet", "train_acc", high)
+    assert paper_text("2b3", "cifar10") == f"holds: train acc {acc_mid:.1f} → {acc_high:.1f} %"
+    assert paper_text("2a2", "mnist") == "no K=1 table for this data set"
+    assert paper_text("4a", "mnist").startswith("LSS ≈ 1.12")
