@@ -525,10 +525,17 @@ class _Context:
         return model
 
 
+def uses_channels_last(dataset: str) -> bool:
+    """Whether a run keeps its conv net and batches in channels-last memory: every CIFAR net, on any
+    device (2 CPU threads, CIFAR K=1 training step: 1.25× the images/s of NCHW,
+    benchmarks/images_throughput.py --formats both); the MNIST MLP has no spatial layout."""
+    return dataset != "mnist"
+
+
 def _setup(cfg: Config, rdir: Path) -> _Context:
     dev = _pick_device(cfg.device)
     amp = dev.type == "cuda"
-    channels_last = dev.type == "cuda" and cfg.dataset != "mnist"
+    channels_last = uses_channels_last(cfg.dataset)
     data = _data(cfg)
     n_train = min(cfg.n_train or len(data.x_train), len(data.x_train))
     n_test = min(cfg.n_test or len(data.x_test), len(data.x_test))
