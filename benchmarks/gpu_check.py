@@ -8,10 +8,13 @@ Checks, each printed as one row (check, device result, reference result, toleran
 
 * ``augment``: ``run._augment`` on the device gives the CPU's crop + flip exactly (same generator).
 * ``train K=1`` / ``train K=4``: ``run._train_epoch`` for a handful of steps on one fixed batch with
-  the run's CUDA settings (bf16 autocast and channels-last on CUDA): every loss finite, the loss
-  falls, and the first loss matches the CPU float32 one within bf16 precision.
+  the run's settings (bf16 autocast on CUDA; channels-last): every loss finite, the loss falls, and
+  the first loss matches the CPU float32 NCHW one within bf16 precision.
 * ``tracks K=1`` / ``tracks K=4``: :func:`otflow.record_stage_tracks` of the same weights and inputs on the
   device and on the CPU (float32; where cuDNN may use TF32 for convolutions, the tolerance says so).
+* ``probe K=1`` / ``probe K=4``: the per-epoch probe (:func:`image_experiments.analysis.probe`) with
+  its tracks kept on the device and LSS/LSR computed there (:func:`otflow.line_shape_stats`) against
+  the CPU's numpy probe of the same weights (on ``--device cpu`` the torch path against numpy).
 * ``solver``: :func:`otflow.solve_assignment` with ``engine="torch"`` on the device against
   ``engine="numpy"`` on the CPU: the same permutation and the same cost to 1e-9 relative (each
   answer carries an optimality certificate, so they agree exactly when the optimum is unique).
@@ -40,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 import otflow
 from image_experiments import analysis
 from image_experiments.models import build_model
-from image_experiments.run import _augment, _train_epoch, profile_config
+from image_experiments.run import _augment, _train_epoch, profile_config, uses_channels_last
 from otflow.runs import write_json
 
 # (width, depth) per K: None = Table 1; --tiny shrinks both so the CPU runs the script in seconds
@@ -110,12 +113,12 @@ def check_training(chk: Check, dev: torch.device, tiny: bool) -> None:
     x, y = _images(COUNTS[tiny]["batch"], 2)
     cuda = dev.type == "cuda"
     for k in (1, 4):
-        dl = _losses(_model(k, tiny, dev), dev, x, y, amp=cuda, channels_last=cuda)
+        dl = _losses(_model(k, tiny, dev), dev, x, y, amp=cuda, channels_last=uses_channels_last("cifar10"))
         cpu = torch.device("cpu")  # the first loss only (before any update): one step
         ref = _losses(_model(k, tiny, cpu), cpu, x, y, amp=False, channels_last=False, steps=1)
         rel = abs(dl[0] - ref[0]) / abs(ref[0])
         ok = all(np.isfinite(dl)) and dl[-1] < dl[0] and rel <= 0.05
-        mode = "bf16, channels-last" if cuda else "float32"
+        mode = ("bf16" if cuda else "float32") + (", channels-last" if uses_channels_last("cifar10") else "")
         chk.add(
             f"train K={k}",
             f"loss {dl[0]:.4f} -> {dl[-1]:.4f} ({mode})",
@@ -144,6 +147,26 @@ def check_tracks(chk: Check, dev: torch.device, tiny: bool) -> dict:
         note = " (TF32 convs)" if _tf32(dev) else " (float32)"
         chk.add(f"tracks K={k}", f"max rel err {err:.1e}", "CPU float32", f"{tol:g} of max |x|{note}", err <= tol)
     return models
+
+
+def check_probe(chk: Check, dev: torch.device, tiny: bool, models: dict) -> None:
+    x, y = _images(COUNTS[tiny]["tracks"], 5)
+    tol = _track_tol(dev)
+    for k, (md, mc) in models.items():
+        t0 = time.perf_counter()
+        pd = analysis.probe(md, x, y, chunk=len(x) // 2, on_device=True)
+        seconds = time.perf_counter() - t0
+        pc = analysis.probe(mc, x, y, chunk=len(x) // 2, on_device=False)
+        worst = max(
+            abs(a[key] - b[key]) / abs(b[key]) for a, b in zip(pd["stages"], pc["stages"]) for key in ("lss", "lsr")
+        )
+        chk.add(
+            f"probe K={k}",
+            f"rel err {worst:.1e} ({seconds:.2f} s, tracks on {dev.type})",
+            "CPU numpy probe",
+            f"{tol:g} rel",
+            worst <= tol,
+        )
 
 
 def check_solver(chk: Check, dev: torch.device, tiny: bool) -> None:
@@ -280,6 +303,7 @@ def _run_checks(args: argparse.Namespace, dev: torch.device) -> int:
     check_augment(chk, dev, args.tiny)
     check_training(chk, dev, args.tiny)
     models = check_tracks(chk, dev, args.tiny)
+    check_probe(chk, dev, args.tiny, models)
     check_solver(chk, dev, args.tiny)
     check_metrics(chk, dev, args.tiny, models)
     check_compile(chk, dev, args.tiny, args.compile)

@@ -75,17 +75,31 @@ def evaluate(model, x, y, *, batch: int = 500, autocast: bool = False) -> tuple[
     return loss / len(x), correct / len(x)
 
 
-def _tracks(model, xb: torch.Tensor):
-    """Tracks of one chunk as a list (one array per stage)."""
-    return otflow.record_stage_tracks(model, xb, model.stages, batch_size=len(xb))
+def _tracks(model, xb: torch.Tensor, *, on_device: bool = False):
+    """Tracks of one chunk as a list (one per stage): host arrays, or with ``on_device`` tensors left
+    where the model ran (an accelerator's probe then copies no track to the host)."""
+    output = "torch" if on_device else "numpy"
+    return otflow.record_stage_tracks(model, xb, model.stages, batch_size=len(xb), output=output)
 
 
-def probe(model, x, y, *, chunk: int = 250, lss_eps: float | None = 0.0) -> dict:
+def _line_shapes(t, eps, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample LSS and LSR of one chunk's tracks: numpy's reference functions for host arrays,
+    :func:`otflow.line_shape_stats` on the device for tensors (only the two (n,) results travel)."""
+    if isinstance(t, torch.Tensor):
+        a, b = otflow.line_shape_stats(t, eps=eps, start=start)
+        return a.cpu().numpy(), b.cpu().numpy()
+    return otflow.line_shape_score(t, eps=eps), otflow.line_shape_ratio(t)
+
+
+def probe(model, x, y, *, chunk: int = 250, lss_eps: float | None = 0.0, on_device: bool | None = None) -> dict:
     """The per-epoch probe: mean LSS and LSR per stage, loss and accuracy, from one forward pass.
 
     The logits are caught by a forward hook on the model during :func:`otflow.record_stage_tracks`.
+    ``on_device`` (default: the model is not on the CPU) keeps the tracks on the model's device and
+    computes LSS and LSR there (:func:`otflow.line_shape_stats`); else numpy's reference functions.
     """
     dev = _device_of(model)
+    on_device = dev.type != "cpu" if on_device is None else on_device
     logits = []
     handle = model.register_forward_hook(lambda m, a, out: logits.append(out.detach().float()))
     n_stages = len(model.stages)
@@ -94,12 +108,13 @@ def probe(model, x, y, *, chunk: int = 250, lss_eps: float | None = 0.0) -> dict
     errors: list[str | None] = [None] * n_stages
     try:
         for s, e in _chunks(len(x), chunk):
-            for k, t in enumerate(_tracks(model, to_float(x[s:e], dev))):
+            for k, t in enumerate(_tracks(model, to_float(x[s:e], dev), on_device=on_device)):
                 if errors[k]:
                     continue
                 try:
-                    lss[k].append(otflow.line_shape_score(t, eps=lss_eps))
-                    lsr[k].append(otflow.line_shape_ratio(t))
+                    a, b = _line_shapes(t, lss_eps, s)
+                    lss[k].append(a)
+                    lsr[k].append(b)
                 except ValueError as err:
                     errors[k] = str(err)
     finally:

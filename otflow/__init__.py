@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerl
         track_distance,
         transport_energy,
     )
+    from otflow.metrics_torch import line_shape_stats
     from otflow.nulls import (
         NullReferences,
         independent_layer_tracks,
@@ -69,6 +70,7 @@ _EXPORTS = {  # public name -> the module that defines it (imported on first use
     "independent_layer_tracks": "otflow.nulls",
     "line_shape_ratio": "otflow.metrics",
     "line_shape_score": "otflow.metrics",
+    "line_shape_stats": "otflow.metrics_torch",
     "null_references": "otflow.nulls",
     "optimal_assignment": "otflow.assignment",
     "ot_score": "otflow.metrics",
@@ -131,6 +133,7 @@ __all__ = [
     "independent_layer_tracks",
     "line_shape_ratio",
     "line_shape_score",
+    "line_shape_stats",
     "null_references",
     "optimal_assignment",
     "ot_score",

@@ -103,8 +103,8 @@ def record_tracks(model, x, blocks, *, batch_size: int = 1024, device=None, eval
 
 
 def record_stage_tracks(
-    model, x, stages, *, batch_size: int = 1024, device=None, eval_mode: bool = True
-) -> list[np.ndarray]:
+    model, x, stages, *, batch_size: int = 1024, device=None, eval_mode: bool = True, output: str = "numpy"
+) -> list:
     r"""Tracks of ``x`` through each of the K stages of ``model``, SPEC eq. (19), from one forward pass.
 
     Like :func:`record_tracks`, with a pre-hook on the first block of every stage, so the input of
@@ -118,13 +118,19 @@ def record_stage_tracks(
         ``[[stage-1 blocks], [stage-2 blocks], ...]``; K = 1 is allowed and gives a list of one.
     batch_size, device, eval_mode
         As in :func:`record_tracks`.
+    output : {"numpy", "torch"}
+        ``"numpy"``: host arrays. ``"torch"``: tensors left on the device the model ran on, in the
+        activations' dtype (nothing is copied to the host; :func:`otflow.metrics_torch.line_shape_stats`
+        computes LSS and LSR there).
 
     Returns
     -------
-    list of K ndarrays (N, L_k+1, D_k)
-        Always a list, one array per stage, in the order of ``stages``.
+    list of K arrays (or tensors) (N, L_k+1, D_k)
+        Always a list, one per stage, in the order of ``stages``.
     """
-    return _record(model, x, _as_stages(stages), batch_size, device, eval_mode)
+    if output not in ("numpy", "torch"):
+        raise ValueError(f"output: expected 'numpy' or 'torch', got {output!r}")
+    return _record(model, x, _as_stages(stages), batch_size, device, eval_mode, output=output)
 
 
 def _prepare(model, x, batch_size, device):
@@ -168,7 +174,7 @@ def _check_calls(k: int, calls: list[int], buffers: list) -> None:
         )
 
 
-def _record(model, x, stages: list[list], batch_size, device, eval_mode) -> list[np.ndarray]:
+def _record(model, x, stages: list[list], batch_size, device, eval_mode, output: str = "numpy") -> list:
     import torch
 
     xt, device = _prepare(model, x, batch_size, device)
@@ -209,6 +215,10 @@ def _record(model, x, stages: list[list], batch_size, device, eval_mode) -> list
                 model(xt[start : start + batch_size].to(device))
                 for k, stage in enumerate(stages):
                     _check_calls(k, calls[k], buffers[k])
+                    if output == "torch":
+                        out[k] = (out[k] or []) + [torch.stack(buffers[k], dim=1)]
+                        buffers[k] = [None] * (len(stage) + 1)
+                        continue
                     arr = torch.stack(buffers[k], dim=1).cpu()
                     if arr.dtype in (torch.bfloat16, torch.float16):
                         arr = arr.float()
@@ -221,4 +231,6 @@ def _record(model, x, stages: list[list], batch_size, device, eval_mode) -> list
             h.remove()
         for m, flag in flags.items():
             m.train(flag)
+    if output == "torch":
+        return [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in out]
     return out

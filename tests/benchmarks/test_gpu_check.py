@@ -31,12 +31,14 @@ def test_cpu_tiny_passes_every_check(tmp_path, capsys):
     assert "check" in text and "tolerance" in text and "FAIL" not in text
     doc = json.loads(out.read_text())
     names = [r["check"] for r in doc["checks"]]
-    expected = ["augment", "train K=1", "train K=4", "tracks K=1", "tracks K=4", "solver", "metrics K=1"]
+    expected = ["augment", "train K=1", "train K=4", "tracks K=1", "tracks K=4", "probe K=1", "probe K=4", "solver"]
+    expected += ["metrics K=1"]
     assert names == expected + ["metrics K=4", "compile"]
     assert doc["passed"] and all(r["pass"] is True for r in doc["checks"][:-1])
     assert doc["checks"][-1]["pass"] is None  # compile runs only with --compile
     for name in names[:-1]:
         assert any(line.startswith(name) and line.rstrip().endswith("pass") for line in text.splitlines()), name
+    assert "tracks on cpu" in next(r["device"] for r in doc["checks"] if r["check"] == "probe K=1")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
