@@ -11,6 +11,7 @@ import numpy as np
 
 from image_experiments import paper_values as pv
 from image_experiments.report import tables
+from image_experiments.report.campaign import campaign_table
 from image_experiments.report.claims import claims
 from image_experiments.report.collect import aggregate, collect, setting_title
 from image_experiments.report.compare import convergence_table
@@ -135,6 +136,7 @@ def render_blocks(col: dict, settings: dict | None = None, *, figure_prefix: str
         "images-correlations": _correlation_block(col["runs"]),
         "images-head": tables.head_check(col["runs"]),
         "images-runtimes": tables.runtime_table(col["runs"]),
+        "images-campaign": campaign_table(col["runs"]),
         "images-problems": tables.problems_table(col["problems"]),
         "images-figures": _figures_block(settings, figure_prefix, figure_files),
     }
@@ -175,6 +177,7 @@ def make_report(runs_dir, out_dir=None, *, figures_on: bool = True) -> Path:
         ("Correlation of LSS and OTS with accuracy, within each setting", "images-correlations"),
         ("Does the head move the plain net's length to the last segment?", "images-head"),
         ("Run times", "images-runtimes"),
+        ("The convergence campaign: done and left", "images-campaign"),
         ("Figures", "images-figures"),
         ("Missing, failed and unfinished runs", "images-problems"),
     ]

@@ -567,3 +567,18 @@ def test_paper_column_computes_claim_2_from_table_4():
     assert paper_text("2b3", "cifar10") == f"holds: train acc {acc_mid:.1f} → {acc_high:.1f} %"
     assert paper_text("2a2", "mnist") == "no K=1 table for this data set"
     assert paper_text("4a", "mnist").startswith("LSS ≈ 1.12")
+
+
+def test_campaign_table_counts_what_is_committed_and_estimates_the_rest(tmp_path):
+    from image_experiments.report.campaign import campaign_rows, campaign_table
+
+    for seed in SEEDS:
+        write_run(tmp_path, "mnist", "resnet", 1, 1e-2, seed, profile="converged")
+    runs = report.collect(tmp_path)["runs"]
+    row = next(r for r in campaign_rows(runs) if r["grid"] == "mnist-converged")
+    assert (row["tasks"], row["done"], row["missing"], row["converged"]) == (24, 3, 21, 3)
+    # planted cost: (100 s training + 1 s probe) over the run's 20 epochs, and 2 s of measurements
+    np.testing.assert_allclose(row["hours"], 21 * (101 / 20 * 20 + 2) / 3600, rtol=1e-12)
+    width = next(r for r in campaign_rows(runs) if r["grid"] == "mnist-width-converged")
+    assert width["done"] == 0 and width["hours"] is None and width["unknown"] == 9  # no run of those widths yet
+    assert "+ 9 run(s) of a kind not yet measured" in campaign_table(runs)

@@ -1,0 +1,130 @@
+"""Where the convergence campaign stands: per grid, the runs committed, converged and missing, and
+the CPU time the missing ones will take, from the measured cost of the committed runs like them.
+
+The cost of a run is what its ``metrics.json`` records (training, per-epoch probe and the final
+measurements), so it does not depend on a sweep manifest; a missing run is estimated from the
+committed runs most like it (:func:`_estimate`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["CAMPAIGN", "campaign_rows", "campaign_table"]
+
+# issue 11's grids at the end of training, in the order the background campaign runs them
+CAMPAIGN = ("table4-converged-long", "table4-converged-long-seeds", "mnist-converged", "mnist-width-converged")
+
+
+def _cost(metrics: dict) -> float:
+    timing = metrics.get("timing") or {}
+    return float(metrics.get("train_s", 0.0) + metrics.get("probe_s", 0.0) + sum(timing.values()))
+
+
+def _parts(r: dict) -> tuple[float, float]:
+    """(training + probe seconds per epoch, final-measurement seconds) of a committed run."""
+    m = r["metrics"]
+    epochs = max(1, int(r["config"].get("epochs") or 1))
+    return (m.get("train_s", 0.0) + m.get("probe_s", 0.0)) / epochs, float(sum((m.get("timing") or {}).values()))
+
+
+def _costs(runs: list[dict]) -> list[dict]:
+    """Measured (per-epoch, measurement) seconds, keyed three ways from the closest to the loosest:
+    (dataset, profile, arch, width), (dataset, profile, width), (dataset, width)."""
+    keys = (
+        lambda c: (c["dataset"], c["profile"], c["arch"], c.get("width")),
+        lambda c: (c["dataset"], c["profile"], c.get("width")),
+        lambda c: (c["dataset"], c.get("width")),
+    )
+    tables = [defaultdict(list) for _ in keys]
+    for r in runs:
+        for key, table in zip(keys, tables):
+            table[key(r["config"])].append(_parts(r))
+    return [dict(keys=key, table=table) for key, table in zip(keys, tables)]
+
+
+def _estimate(task, costs: list[dict]) -> float | None:
+    """Seconds of a missing run: median per-epoch cost × its epochs + median measurement time, from
+    the closest group of committed runs (the loosest, another profile, only scales by epochs)."""
+    from image_experiments.run import profile_config
+
+    p = task.params
+    cfg = profile_config(p["profile"], p["dataset"], p["arch"], p["k"], wd=p["wd"], seed=p["seed"], **p["overrides"])
+    c = {"dataset": cfg.dataset, "profile": cfg.profile, "arch": cfg.arch, "width": cfg.width}
+    for level in costs:
+        got = level["table"].get(level["keys"](c))
+        if got:
+            per_epoch, measure = np.median(np.array(got), axis=0)
+            return float(per_epoch * cfg.epochs + measure)
+    return None
+
+
+def campaign_rows(runs: list[dict], grids=CAMPAIGN) -> list[dict]:
+    """Per grid: tasks, committed, converged, still rising, missing, and the missing runs' CPU hours."""
+    from image_experiments.sweep import GRIDS
+
+    by_name = {Path(r["name"]).name: r for r in runs}
+    costs = _costs(runs)
+    rows = []
+    for g in grids:
+        tasks = GRIDS[g].tasks()
+        done = [by_name[t.name] for t in tasks if t.name in by_name]
+        missing = [t for t in tasks if t.name not in by_name]
+        est = [_estimate(t, costs) for t in missing]
+        rows.append(
+            {
+                "grid": g,
+                "profile": GRIDS[g].profile,
+                "tasks": len(tasks),
+                "done": len(done),
+                "converged": sum(r["values"].get("converged") is True for r in done),
+                "rising": sum(bool(r["values"].get("still_rising")) for r in done),
+                "missing": len(missing),
+                "hours": None if any(e is None for e in est) else sum(est) / 3600,
+                "known_hours": sum(e for e in est if e is not None) / 3600,
+                "unknown": sum(e is None for e in est),
+                "done_hours": sum(_cost(r["metrics"]) for r in done) / 3600,
+            }
+        )
+    return rows
+
+
+def campaign_table(runs: list[dict]) -> str:
+    """The Markdown table of :func:`campaign_rows`, with the command that finishes each grid."""
+    from image_experiments.report.tables import md_table
+
+    rows = []
+    for r in campaign_rows(runs):
+        if r["hours"] is not None:
+            left = f"{r['hours']:.1f}"
+        else:
+            left = f"≥ {r['known_hours']:.1f} (+ {r['unknown']} run(s) of a kind not yet measured)"
+        rows.append(
+            [
+                f"`{r['grid']}`",
+                r["profile"],
+                r["tasks"],
+                r["done"],
+                r["converged"],
+                r["rising"],
+                r["missing"],
+                f"{r['done_hours']:.1f}",
+                left if r["missing"] else "0",
+            ]
+        )
+    head = ["grid", "profile", "runs", "committed", "converged", "still rising", "missing", "CPU h spent", "CPU h left"]
+    cmd = (
+        "python -m image_experiments.sweep GRID --out runs/images --results results/images --no-download "
+        "--resume --cpus-per-task 2"
+    )
+    note = (
+        "CPU hours: training, per-epoch probe and final measurements as each run's `metrics.json` records "
+        "them (two threads of this machine); a missing run is estimated from the median per-epoch and "
+        "measurement times of the committed runs of its data set, profile, net and width (else of its data set "
+        f"and width at another profile, scaled by epochs). To finish a grid: `{cmd}` (skips what `results/images` "
+        "holds)."
+    )
+    return md_table(head, rows) + "\n\n" + note
