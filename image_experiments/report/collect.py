@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -34,6 +35,14 @@ CONVERGENCE_RULE = (
     f"(the trend and the span of the last {PLATEAU_EPOCHS} epochs are in the runtime table; claim 2 is not "
     f"decided on runs still rising)"
 )
+
+
+# grids whose missing runs will not be run, and why (the problems table says so instead of "missing")
+SUPERSEDED = {
+    "table4-converged": "superseded by table4-converged-long (at 40 epochs every λ ≥ 5e-3 run still rose)",
+    "table4-converged-seeds": "superseded by table4-converged-long-seeds (at 40 epochs every λ ≥ 5e-3 run still rose)",
+    "mnist-width": "superseded by mnist-width-converged (at 10 epochs every λ = 1e-2 run still rose)",
+}
 
 
 def _load(path: Path):
@@ -194,25 +203,30 @@ def _problem(rel: str, metrics) -> dict:
     return {"name": rel, "status": status or "no metrics.json", "detail": detail}
 
 
+def _grid_base(name: str | None) -> str | None:
+    """A manifest's grid name without the hash of its command-line changes (``table4-converged-c3eb8df9``)."""
+    return None if name is None else re.sub(r"-[0-9a-f]{8}$", "", name)
+
+
 def _manifests(root: Path, done: set, listed: set, problems: list) -> list[dict]:
     manifests = []
     for mpath in sorted(root.glob("sweep-*.json")):
         doc = _load(mpath)
         if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), dict):
             continue
-        manifests.append({"path": mpath.name, "grid": (doc.get("grid") or {}).get("name"), "doc": doc})
+        grid = (doc.get("grid") or {}).get("name")
+        manifests.append({"path": mpath.name, "grid": grid, "doc": doc})
+        superseded = SUPERSEDED.get(_grid_base(grid))
         for name, e in doc["tasks"].items():
             if name in done or name in listed:
                 continue
             err = (e.get("errors") or [{}])[-1].get("error", "")
             status = e.get("status", "?")
-            problems.append(
-                {
-                    "name": name,
-                    "status": "missing" if status in ("pending", "running") else status,
-                    "detail": f"{mpath.name}: {e.get('attempts', 0)} attempt(s)" + (f"; {err}" if err else ""),
-                }
-            )
+            status = "missing" if status in ("pending", "running") else status
+            detail = f"{mpath.name}: {e.get('attempts', 0)} attempt(s)" + (f"; {err}" if err else "")
+            if superseded and status == "missing":
+                status, detail = "superseded", f"{mpath.name}: not scheduled; {superseded}"
+            problems.append({"name": name, "status": status, "detail": detail})
             listed.add(name)
     return manifests
 

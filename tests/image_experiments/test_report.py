@@ -582,3 +582,17 @@ def test_campaign_table_counts_what_is_committed_and_estimates_the_rest(tmp_path
     width = next(r for r in campaign_rows(runs) if r["grid"] == "mnist-width-converged")
     assert width["done"] == 0 and width["hours"] is None and width["unknown"] == 9  # no run of those widths yet
     assert "+ 9 run(s) of a kind not yet measured" in campaign_table(runs)
+
+
+def test_missing_runs_of_a_superseded_grid_are_marked_so(runs_dir):
+    from image_experiments.report.collect import SUPERSEDED
+
+    doc = {"format": 1, "grid": {"name": "table4-converged-c3eb8df9"}, "tasks": {}, "counts": {"pending": 2}}
+    doc["tasks"]["cifar10_plain_k1_wd0.001_seed0_converged"] = {"status": "pending", "attempts": 0, "errors": []}
+    doc["tasks"]["cifar10_plain_k1_wd0.2_seed0_smoke"] = {"status": "pending", "attempts": 0, "errors": []}
+    write_json(runs_dir / "sweep-table4-converged-c3eb8df9.json", doc)
+    probs = {p["name"]: p for p in report.collect(runs_dir)["problems"]}
+    got = probs["cifar10_plain_k1_wd0.001_seed0_converged"]
+    assert got["status"] == "superseded" and SUPERSEDED["table4-converged"] in got["detail"]
+    assert probs["cifar10_plain_k1_wd0.2_seed0_smoke"]["status"] == "failed"  # the first manifest's word stands
+    assert probs["cifar10_resnet_k1_wd1_seed0_smoke"]["status"] == "missing"  # a grid still scheduled
