@@ -201,6 +201,7 @@ def _record(model, x, stages: list[list], batch_size, device, eval_mode, output:
     flags = {m: m.training for m in model.modules()}
     handles = []
     out: list[np.ndarray | None] = [None] * len(stages)
+    parts: list[list] = [[] for _ in stages]  # output="torch": each batch's tensors, on the device
     try:
         for k, stage in enumerate(stages):
             handles.append(stage[0].register_forward_pre_hook(pre_hook(k)))
@@ -216,7 +217,7 @@ def _record(model, x, stages: list[list], batch_size, device, eval_mode, output:
                 for k, stage in enumerate(stages):
                     _check_calls(k, calls[k], buffers[k])
                     if output == "torch":
-                        out[k] = (out[k] or []) + [torch.stack(buffers[k], dim=1)]
+                        parts[k].append(torch.stack(buffers[k], dim=1))
                         buffers[k] = [None] * (len(stage) + 1)
                         continue
                     arr = torch.stack(buffers[k], dim=1).cpu()
@@ -232,5 +233,5 @@ def _record(model, x, stages: list[list], batch_size, device, eval_mode, output:
         for m, flag in flags.items():
             m.train(flag)
     if output == "torch":
-        return [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in out]
+        return [torch.cat(p) if len(p) > 1 else p[0] for p in parts]
     return out
