@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One session on a lent GPU machine, as a single command with a deadline:
 #   1. benchmarks/solver_cuda.py   (the solver's torch engine on cuda against the CPU; idle machine)
-#   2. the converged CIFAR-10 K=1 grids (table4-converged, table4-converged-seeds), split into
+#   2. the CIFAR-10 K=1 grids at convergence (table4-converged-long, table4-converged-long-seeds: the
+#      CPU campaign's slowest part, 80 epochs a run; claim 2's λ first), split into
 #      WORKERS sweeps that share the GPU (CPU_PER_WORKER threads each); runs whose small files are
 #      already in results/images are skipped, finished ones are exported there
 #   3. benchmarks/gpu_check.py --compile, beside the sweeps (a correctness check: its timings are
@@ -12,7 +13,8 @@
 #
 #   usage: benchmarks/device_session.sh OUT DATA_DIR DEADLINE_S [PROFILE]
 #   e.g.   OTFLOW_GIT_REVISION=$(git rev-parse HEAD) benchmarks/device_session.sh $OUT .devdata 540
-# PROFILE (default: the grids' own, converged) lets a CPU-only machine try the script: smoke.
+# PROFILE (default: the grids' own, converged-long) lets a CPU-only machine try the script: smoke.
+# On CUDA the runs train under bf16 autocast (the CPU's in float32): environment.json records it.
 set -u
 OUT=$1 DATA=$2 DEADLINE=$3 PROFILE=${4:-}
 PY=${PY:-python3} WORKERS=${WORKERS:-8} CPU_PER_WORKER=${CPU_PER_WORKER:-2}
@@ -38,14 +40,14 @@ fi
 
 # the shards: (grid, filters); each a sweep of its own (own manifest), all exporting to results/images
 SHARDS=(
-  "table4-converged --archs resnet --wds 5e-4,1e-3,5e-3,1e-2"
-  "table4-converged --archs plain --wds 0,1e-4,5e-4,1e-3"
-  "table4-converged --archs plain --wds 5e-3,1e-2,5e-2,0.1,0.2"
-  "table4-converged --archs resnet --wds 0,1e-4,5e-2,0.1,0.2"
-  "table4-converged-seeds --archs resnet --seeds 1"
-  "table4-converged-seeds --archs plain --seeds 1"
-  "table4-converged-seeds --archs resnet --seeds 2"
-  "table4-converged-seeds --archs plain --seeds 2"
+  "table4-converged-long --archs resnet --wds 1e-3,5e-3,5e-2,0.1"
+  "table4-converged-long --archs plain --wds 1e-3,5e-3,5e-2,0.1"
+  "table4-converged-long-seeds --archs resnet --seeds 1"
+  "table4-converged-long-seeds --archs plain --seeds 1"
+  "table4-converged-long-seeds --archs resnet --seeds 2"
+  "table4-converged-long-seeds --archs plain --seeds 2"
+  "table4-converged-long --archs resnet --wds 0,1e-4,5e-4,1e-2,0.2"
+  "table4-converged-long --archs plain --wds 0,1e-4,5e-4,1e-2,0.2"
 )
 common="--out runs/device --results results/images --data-dir $DATA --no-download --no-progress --resume
   --cpus-per-task $CPU_PER_WORKER"
