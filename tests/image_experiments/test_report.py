@@ -596,3 +596,15 @@ def test_missing_runs_of_a_superseded_grid_are_marked_so(runs_dir):
     assert got["status"] == "superseded" and SUPERSEDED["table4-converged"] in got["detail"]
     assert probs["cifar10_plain_k1_wd0.2_seed0_smoke"]["status"] == "failed"  # the first manifest's word stands
     assert probs["cifar10_resnet_k1_wd1_seed0_smoke"]["status"] == "missing"  # a grid still scheduled
+
+
+def test_claim_4_is_never_judged_at_lambda_zero_in_place_of_1e_3(tmp_path):
+    for seed in SEEDS:
+        write_run(tmp_path, "mnist", "resnet", 1, 0.0, seed, lss=1.12 + _jit(seed), ots=0.96)
+    v = _verdicts(tmp_path, dataset="mnist")
+    assert v["4a"].word == "NOT MEASURED" and "within a factor 3.2 of λ=0.001" in v["4a"].text
+    for seed in SEEDS:
+        write_run(tmp_path, "mnist", "resnet", 1, 5e-4, seed, lss=1.12 + _jit(seed), ots=0.96)
+    subs = [t for _, ss in report.claims(report.aggregate(report.collect(tmp_path)["runs"])) for lab, t, _ in ss]
+    assert any(t.startswith("mnist K=1, profile smoke, head linear, ResNet at λ=0.0005: LSS") for t in subs)
+    assert _verdicts(tmp_path, dataset="mnist")["4a"].word == "HOLDS"
