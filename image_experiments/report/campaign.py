@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CAMPAIGN", "campaign_rows", "campaign_table"]
+__all__ = ["CAMPAIGN", "campaign_rows", "campaign_table", "rerun_rows", "rerun_table"]
 
 # issue 11's grids at the end of training, in the order the background campaign runs them
 CAMPAIGN = ("table4-converged-long", "table4-converged-long-seeds", "mnist-converged", "mnist-width-converged")
@@ -128,3 +128,63 @@ def campaign_table(runs: list[dict]) -> str:
         "holds)."
     )
     return md_table(head, rows) + "\n\n" + note
+
+
+# what may differ between a pilot and the grid run that repeats it (names, places, the profile label)
+_RERUN_FREE = ("profile", "name", "run_dir", "out_dir", "data_dir", "download", "progress", "threads", "kind")
+
+
+def _twin_key(cfg: dict) -> str:
+    import json
+
+    return json.dumps({k: v for k, v in cfg.items() if k not in _RERUN_FREE}, sort_keys=True, default=str)
+
+
+def rerun_rows(pilots_dir, runs: list[dict]) -> list[dict]:
+    """Each pilot run under ``pilots_dir`` beside the committed run with the same hyper-parameters
+    (a grid's rerun of it): their final numbers, and whether they are bit for bit the same."""
+    from image_experiments.report.collect import collect
+
+    pilots = collect(pilots_dir)["runs"] if Path(pilots_dir).is_dir() else []
+    twins = {_twin_key(r["config"]): r for r in runs}
+    rows = []
+    for p in pilots:
+        t = twins.get(_twin_key(p["config"]))
+        same = None
+        if t is not None:
+            hp, ht = p["history"] or [], t["history"] or []
+            same = p["metrics"].get("summary") == t["metrics"].get("summary") and [h.get("train_acc") for h in hp] == [
+                h.get("train_acc") for h in ht
+            ]
+        rows.append({"pilot": p, "twin": t, "identical": same})
+    return rows
+
+
+def rerun_table(pilots_dir, runs: list[dict]) -> str:
+    """The Markdown table of :func:`rerun_rows`."""
+    from image_experiments.report.tables import md_table
+
+    def nums(r):
+        v = r["values"]
+        return [
+            f"{v['train_acc']:.2f} / {v['test_acc']:.2f}",
+            f"{v['lss']:.4f} ({v['lss_untrained']:.2f} · {v['lss_shuffled']:.2f})",
+            f"{v['ots']:.3f}",
+            r["values"]["convergence"].split("; ", 2)[-1],
+        ]
+
+    out = []
+    for row in rerun_rows(pilots_dir, runs):
+        p, t = row["pilot"], row["twin"]
+        verdict = {True: "bit for bit", False: "**differ**", None: "no rerun yet"}[row["identical"]]
+        out.append([f"`{Path(p['name']).name}` (pilot)", *nums(p), verdict])
+        if t is not None:
+            out.append([f"`{Path(t['name']).name}` (grid)", *nums(t), verdict])
+    if not out:
+        return "No pilot runs."
+    head = ["run", "train / test acc %", "LSS (untrained · shuffled)", "OTS", "trend", "same numbers"]
+    note = (
+        "A pilot and the grid run with the same hyper-parameters (only the profile's name differs): "
+        "'bit for bit' when every epoch's training accuracy and every final summary number are equal."
+    )
+    return md_table(head, out) + "\n\n" + note

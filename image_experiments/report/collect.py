@@ -274,7 +274,7 @@ def collect(runs_dir) -> dict:
     listed = {p["name"] for p in problems}
     manifests = _manifests(root, {r["name"] for r in runs}, listed, problems)
     _attach_wall_times(runs, manifests)
-    return {"runs": runs, "problems": problems, "manifests": manifests}
+    return {"runs": runs, "problems": problems, "manifests": manifests, "root": root}
 
 
 def _attach_wall_times(runs: list, manifests: list) -> None:

@@ -608,3 +608,20 @@ def test_claim_4_is_never_judged_at_lambda_zero_in_place_of_1e_3(tmp_path):
     subs = [t for _, ss in report.claims(report.aggregate(report.collect(tmp_path)["runs"])) for lab, t, _ in ss]
     assert any(t.startswith("mnist K=1, profile smoke, head linear, ResNet at λ=0.0005: LSS") for t in subs)
     assert _verdicts(tmp_path, dataset="mnist")["4a"].word == "HOLDS"
+
+
+def test_a_pilot_is_shown_beside_the_grid_run_that_repeats_it(tmp_path):
+    from image_experiments.report.campaign import rerun_rows, rerun_table
+
+    runs_dir, pilots = tmp_path / "images", tmp_path / "pilots"
+    write_run(runs_dir, "mnist", "resnet", 1, 1e-2, 0, profile="converged", lss=1.5)
+    write_run(pilots, "mnist", "resnet", 1, 1e-2, 0, profile="converged", lss=1.5)
+    write_run(pilots, "mnist", "plain", 1, 1e-2, 0, profile="converged")  # no grid run yet
+    runs = report.collect(runs_dir)["runs"]
+    got = {r["pilot"]["config"]["arch"]: r["identical"] for r in rerun_rows(pilots, runs)}
+    assert got == {"resnet": True, "plain": None}
+    write_run(runs_dir, "mnist", "resnet", 1, 1e-2, 0, profile="converged", lss=1.5000001)  # one digit off
+    rows = rerun_rows(pilots, report.collect(runs_dir)["runs"])
+    assert [r["identical"] for r in rows if r["pilot"]["config"]["arch"] == "resnet"] == [False]
+    assert "**differ**" in rerun_table(pilots, report.collect(runs_dir)["runs"])
+    assert rerun_table(tmp_path / "none", runs) == "No pilot runs."
