@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CAMPAIGN", "campaign_rows", "campaign_table", "rerun_rows", "rerun_table"]
+__all__ = ["CAMPAIGN", "campaign_rows", "campaign_table", "rerun_rows", "rerun_table", "rule_table"]
 
 # issue 11's grids at the end of training, in the order the background campaign runs them
 CAMPAIGN = ("table4-converged-long", "table4-converged-long-seeds", "mnist-converged", "mnist-width-converged")
@@ -188,3 +188,44 @@ def rerun_table(pilots_dir, runs: list[dict]) -> str:
         "'bit for bit' when every epoch's training accuracy and every final summary number are equal."
     )
     return md_table(head, out) + "\n\n" + note
+
+
+def _span_rule(history: list) -> bool | None:
+    """The dropped rule: the last PLATEAU_EPOCHS epochs span ≤ PLATEAU_POINTS, lr ≤ LR_ANNEALED × initial."""
+    from image_experiments.report.collect import LR_ANNEALED, PLATEAU_EPOCHS, PLATEAU_POINTS
+
+    recs = [h for h in history or [] if h.get("epoch", 0) >= 1 and "train_acc" in h]
+    if len(recs) < PLATEAU_EPOCHS:
+        return None
+    last = [100 * h["train_acc"] for h in recs[-PLATEAU_EPOCHS:]]
+    lr0 = history[0].get("lr") or recs[0].get("lr")
+    return max(last) - min(last) <= PLATEAU_POINTS and bool(lr0) and recs[-1]["lr"] / lr0 <= LR_ANNEALED
+
+
+def rule_table(runs: list[dict]) -> str:
+    """Per data set and profile: how the trend (the rule) and the dropped span rule classify the runs."""
+    from image_experiments.report.collect import accuracy_trend, still_rising
+    from image_experiments.report.tables import md_table
+
+    groups = defaultdict(list)
+    for r in runs:
+        recs = [h for h in r["history"] or [] if h.get("epoch", 0) >= 1 and "train_acc" in h]
+        if accuracy_trend(recs) is not None:
+            groups[(r["config"]["dataset"], r["config"]["profile"])].append((r, recs))
+    rows = []
+    for (ds, prof), items in sorted(groups.items()):
+        rising = [(r, recs) for r, recs in items if still_rising(recs)]
+        flat = [(r, recs) for r, recs in items if not still_rising(recs)]
+        slopes = [accuracy_trend(recs)[0] for _, recs in rising]
+        rows.append(
+            [
+                ds,
+                prof,
+                len(items),
+                f"{len(flat)} (span rule fails {sum(_span_rule(r['history']) is False for r, _ in flat)})",
+                f"{len(rising)} (span rule passes {sum(_span_rule(r['history']) is True for r, _ in rising)})",
+                f"{min(slopes):+.2f} to {max(slopes):+.2f}" if slopes else "–",
+            ]
+        )
+    head = ["data", "profile", "runs", "flat", "still rising", "their trends, points/epoch"]
+    return md_table(head, rows) if rows else "No run with 5 epochs or more."

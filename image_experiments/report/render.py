@@ -11,7 +11,7 @@ import numpy as np
 
 from image_experiments import paper_values as pv
 from image_experiments.report import tables
-from image_experiments.report.campaign import campaign_table, rerun_table
+from image_experiments.report.campaign import campaign_table, rerun_table, rule_table
 from image_experiments.report.claims import claims
 from image_experiments.report.collect import aggregate, collect, setting_title
 from image_experiments.report.compare import convergence_table
@@ -137,6 +137,7 @@ def render_blocks(col: dict, settings: dict | None = None, *, figure_prefix: str
         "images-head": tables.head_check(col["runs"]),
         "images-runtimes": tables.runtime_table(col["runs"]),
         "images-campaign": campaign_table(col["runs"]),
+        "images-rule": rule_table(col["runs"]),
         # pilots live beside the runs folder (results/pilots next to results/images)
         "images-pilots": rerun_table(Path(col["root"]).parent / "pilots", col["runs"]) if col.get("root") else "",
         "images-problems": tables.problems_table(col["problems"]),

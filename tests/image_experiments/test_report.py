@@ -625,3 +625,15 @@ def test_a_pilot_is_shown_beside_the_grid_run_that_repeats_it(tmp_path):
     assert [r["identical"] for r in rows if r["pilot"]["config"]["arch"] == "resnet"] == [False]
     assert "**differ**" in rerun_table(pilots, report.collect(runs_dir)["runs"])
     assert rerun_table(tmp_path / "none", runs) == "No pilot runs."
+
+
+def test_rule_table_counts_both_rules_on_the_same_runs(tmp_path):
+    from image_experiments.report.campaign import rule_table
+
+    for seed in SEEDS:
+        write_run(tmp_path, "mnist", "resnet", 1, 1e-2, seed, profile="converged")
+    runs = report.collect(tmp_path)["runs"]
+    runs[0]["history"] = _history([0.70, 0.75, 0.80, 0.8035, 0.808, 0.8085, 0.811], 40_000)  # rises, span 0.30
+    runs[1]["history"] = _history([0.80, 0.804, 0.796, 0.800, 0.804, 0.796, 0.800], 10_000)  # flat, span 0.80
+    row = [line for line in rule_table(runs).splitlines() if line.startswith("| mnist")][0]
+    assert row == "| mnist | converged | 3 | 2 (span rule fails 1) | 1 (span rule passes 1) | +0.27 to +0.27 |"
