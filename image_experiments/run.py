@@ -526,8 +526,9 @@ class _Context:
 
 def uses_channels_last(dataset: str) -> bool:
     """Whether a run keeps its conv net and batches in channels-last memory: every CIFAR net, on any
-    device (2 CPU threads, CIFAR K=1 training epoch: 1.14× (ResNet) and 1.17× (plain) the images/s
-    of NCHW, benchmarks/images_throughput.py --formats both); the MNIST MLP has no spatial layout."""
+    device (2 CPU threads, CIFAR K=1 training epoch: 1.13-1.18× the images/s of NCHW in two runs of
+    benchmarks/images_throughput.py --formats both, results/benchmarks/cpu_channels_last.md); the
+    MNIST MLP has no spatial layout."""
     return dataset != "mnist"
 
 
