@@ -203,10 +203,11 @@ def _width_study(plt, title: str, arch: str, wd: float, by_w: dict):
             if ys:
                 ax.plot(*zip(*ys), style, color=COLORS[arch], alpha=0.6, lw=1, label=f"{null}")
         ax.set(xscale="log", xlabel="width of the stage", title=label)
+        ax.minorticks_off()  # the log axis' minor labels (3×10², …) would collide with the widths'
         ax.set_xticks(ws, [str(w) for w in ws])
     n = by_w[ws[0]]["runs"][0]["values"].get("n_blocks")
     if n:
-        axes[0].axhline(otflow.null_references(n).random_walk, color="grey", lw=0.8, ls=":")
+        axes[0].axhline(otflow.null_references(n).random_walk, color="grey", lw=0.8, ls="-.", label="random walk √L")
     axes[0].legend(fontsize=6)
     fig.suptitle(f"Width study (Fig. 5): {title}, {arch}, λ={wd:g}; seeds' mean ± std", fontsize=9, y=1.02)
     return fig
@@ -230,7 +231,15 @@ def figures(settings: dict, fig_dir: Path) -> list[Path]:
         for kind, fig in figs:
             if fig is not None:
                 _save(plt, fig, Path(fig_dir) / f"repro_{name}_{kind}.png", written)
-    for (title, rest, arch, wd), by_w in sorted(_width_groups(settings).items(), key=lambda kv: kv[0][:3]):
-        tag = hashlib.sha1(f"{rest}{arch}{wd}".encode()).hexdigest()[:6]
-        _save(plt, _width_study(plt, title, arch, wd, by_w), Path(fig_dir) / f"repro_width_{tag}.png", written)
+    for name, (title, _, arch, wd), by_w in width_studies(settings):
+        _save(plt, _width_study(plt, title, arch, wd, by_w), Path(fig_dir) / name, written)
     return written
+
+
+def width_studies(settings: dict) -> list[tuple[str, tuple, dict]]:
+    """(file name, group key, {width: cell}) of each width figure the runs allow, in drawing order."""
+    out = []
+    for key, by_w in sorted(_width_groups(settings).items(), key=lambda kv: kv[0][:3]):
+        _, rest, arch, wd = key
+        out.append((f"repro_width_{hashlib.sha1(f'{rest}{arch}{wd}'.encode()).hexdigest()[:6]}.png", key, by_w))
+    return out

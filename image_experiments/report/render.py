@@ -15,7 +15,7 @@ from image_experiments.report.campaign import campaign_table, rerun_table, rule_
 from image_experiments.report.claims import claims
 from image_experiments.report.collect import aggregate, collect, setting_title
 from image_experiments.report.compare import convergence_table
-from image_experiments.report.figures import figures, slug
+from image_experiments.report.figures import figures, slug, width_studies
 from image_experiments.report.stats import DIRECTION_RULE, MIN_SEEDS
 from otflow.runs import write_text
 
@@ -117,7 +117,9 @@ def _summary_block(col, settings) -> str:
 
 
 def figure_names(settings) -> list[str]:
-    return [f"repro_{slug(s)}_{kind}.png" for s in settings.values() for kind in FIGURE_KINDS]
+    """Every figure the report may draw for these settings: per setting, then the width studies."""
+    per_setting = [f"repro_{slug(s)}_{kind}.png" for s in settings.values() for kind in FIGURE_KINDS]
+    return per_setting + [name for name, _, _ in width_studies(settings)]
 
 
 def _figures_block(settings, prefix: str, existing) -> str:

@@ -14,6 +14,7 @@ import pytest
 
 from image_experiments import paper_values as pv
 from image_experiments import report
+from image_experiments.report.render import figure_names, render_blocks
 from otflow.runs import write_json
 
 # the fixture folders are written from image_experiments.run's own Config (issue 4)
@@ -465,10 +466,15 @@ def test_width_figure_is_drawn_for_settings_that_differ_only_in_width(runs_dir, 
     for seed in SEEDS:
         for width in (250, 500):
             write_run(runs_dir, "mnist", "resnet", 1, 1e-3, seed, width=width, lss=1.5 + _jit(seed))
-    settings = report.aggregate(report.collect(runs_dir)["runs"])
+    col = report.collect(runs_dir)
+    settings = report.aggregate(col["runs"])
     written = figures(settings, tmp_path)
     width_figs = [p for p in written if p.name.startswith("repro_width_")]
     assert len(width_figs) == 1 and width_figs[0].stat().st_size > 0  # resnet λ=1e-3: 250, 500 and Table 1's 1000
+    # the docs' figure block links it (it once drew the file and never showed it)
+    block = render_blocks(col, settings, figure_files={p.name for p in written})["images-figures"]
+    assert f"(figures/{width_figs[0].name})" in block
+    assert {p.name for p in written} <= set(figure_names(settings))  # the block can list every drawn figure
 
 
 def _history(accs, images=10_000):
