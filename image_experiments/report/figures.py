@@ -18,7 +18,7 @@ import numpy as np
 import otflow
 from image_experiments import paper_values as pv
 
-__all__ = ["figures", "slug"]
+__all__ = ["figures", "slug", "width_studies"]
 
 COLORS = {"resnet": "tab:blue", "plain": "tab:red"}
 _PANELS = (("train_acc", "train acc %"), ("test_acc", "test acc %"), ("ots", "OTS"), ("lsr", "LSR"), ("lss", "LSS"))
@@ -58,6 +58,10 @@ def _lss_vs_epoch(plt, s: dict):
         ax.plot(ep, vals, "-" if arch == "resnet" else "--", color=cmap(wds.index(wd)), label=f"{arch} λ={wd:g}")
     _references(ax, s, axis="y")
     ax.set(xlabel="epoch (0 = untrained, BN re-estimated)", ylabel="probe LSS", yscale="log")
+    from matplotlib import ticker
+
+    ax.yaxis.set_major_formatter(ticker.ScalarFormatter())  # 2, 3, 4 rather than 2×10⁰
+    ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
     ax.set_title(f"LSS during training: {s['title']}", fontsize=9)
     ax.legend(fontsize=6, ncol=2)
     return fig
@@ -74,6 +78,7 @@ def _references(ax, s: dict, *, axis: str) -> None:
 
 
 def _metric_panel(ax, s: dict, key: str, title: str) -> None:
+    ax.set_xscale("symlog", linthresh=1e-4)  # first: set after axhline, the margins were linear (x from −5e-4)
     for arch in ("resnet", "plain"):
         cells = sorted((wd, c) for (a, wd), c in s["cells"].items() if a == arch and c[key] is not None)
         if not cells:
@@ -100,7 +105,6 @@ def _metric_panel(ax, s: dict, key: str, title: str) -> None:
             ax.plot(*zip(*ref), "x", color=COLORS[arch], alpha=0.7, label=f"{arch} paper")
     if key in ("lss", "lsr"):
         _references(ax, s, axis="y")
-    ax.set_xscale("symlog", linthresh=1e-4)
     ax.set(xlabel="λ", title=title)
 
 
