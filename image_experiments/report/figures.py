@@ -142,6 +142,7 @@ def _robustness(plt, s: dict, lam: float):
             axes[2 + j].set(xlabel="track point", ylabel="variation rate", title=f"{kind}, ε={d['eps'][-1]:g}")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"Robustness (Fig. 9 style), lowest seed: {s['title']}", fontsize=9, y=1.03)
+    fig.tight_layout()  # the third panel's y label ran into the second's tick labels
     return fig
 
 
