@@ -311,6 +311,24 @@ def test_claims_hold_on_planted_numbers(runs_dir):
     assert v["7a"].word == "HOLDS" and v["7c"].word == "NOT MEASURED"
 
 
+def test_claim2_averages_every_seed_over_the_same_lambdas(tmp_path):
+    """Seed 0 at every λ, seeds 1-2 at a few (the converged-long grids): each group's mean is over the
+    λ run with the most seeds, so seed 0's extra λ do not pass for seed spread."""
+    root = tmp_path / "runs"
+    lss = {0: 2.0, 1e-4: 10.0, 5e-4: 10.0, 1e-3: 2.0, 5e-3: 0.5, 1e-2: 1.5}  # 1e-4, 5e-4, 5e-3: seed 0 only
+    for wd, v in lss.items():
+        for seed in SEEDS if wd in (0, 1e-3, 1e-2) else (0,):
+            for arch in ("resnet", "plain"):
+                write_run(root, "cifar10", arch, 1, wd, seed, lss=v + _jit(seed), train=90.0 + _jit(seed))
+    v = _verdicts(root)
+    # mean over {0, 1e-3} = 2, over {1e-2} = 1.5: 1.5 − 0.8 × 2 = −0.1 (± the jitter). Over every λ a
+    # seed has, seed 0 would read 6 against 1 and seeds 1-2 would read 2 against 1.5: a wide spread
+    # in the differences (seed std 2.1), and the sub-claim INCONCLUSIVE.
+    assert v["2a1"].word == "HOLDS" and v["2b1"].word == "HOLDS", (v["2a1"], v["2b1"])
+    assert v["2a1"].text.startswith("on λ∈{0.01} vs λ∈{0, 0.001}: mean difference -0.1 (seed std 0.002, n=3)")
+    assert v["2a2"].word == "DOES NOT HOLD"  # equal accuracies: no jump of 10 points
+
+
 def _set(col, where, **values):
     for r in col["runs"]:
         if where(r["config"]):
@@ -527,12 +545,12 @@ def test_a_claim_at_the_end_of_training_is_not_decided_on_runs_still_rising():
 
     runs = {0.0: [{"values": {"still_rising": False}}], 1e-2: [{"values": {"still_rising": True}}]}
     v = Verdict("DOES NOT HOLD", "mean difference +13", "rule")
-    got = _at_the_end({"fields": {"profile": "converged"}}, runs, 0, 1e-2, v)
+    got = _at_the_end({"fields": {"profile": "converged"}}, runs, [0.0, 1e-2], v)
     assert got.word == "INCONCLUSIVE" and "would read DOES NOT HOLD" in got.text and "1 of these 2 runs" in got.text
-    assert _at_the_end({"fields": {"profile": "converged"}}, runs, 0, 1e-3, v) is v  # the rising run is outside
-    assert _at_the_end({"fields": {"profile": "cpu"}}, runs, 0, 1e-2, v) is v  # early-training settings: as before
+    assert _at_the_end({"fields": {"profile": "converged"}}, runs, [0.0], v) is v  # the rising run is not compared
+    assert _at_the_end({"fields": {"profile": "cpu"}}, runs, [0.0, 1e-2], v) is v  # early-training settings: as before
     undecided = Verdict("INCONCLUSIVE", "n=2")
-    assert _at_the_end({"fields": {"profile": "converged"}}, runs, 0, 1e-2, undecided) is undecided
+    assert _at_the_end({"fields": {"profile": "converged"}}, runs, [0.0, 1e-2], undecided) is undecided
 
 
 def test_convergence_table_lines_up_the_schedules_of_one_setting(tmp_path):
