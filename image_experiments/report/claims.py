@@ -123,9 +123,9 @@ def _at_the_end(s: dict, cells: dict, lams: list, v: Verdict) -> Verdict:
 def _claim2_parts(s: dict, arch: str) -> list:
     """Sub-claims 2x1-2x3 of one net: LSS and training accuracy, group means over λ (:func:`_group_means`)."""
     cells = _cells(s, arch)
-    (lss_lo, l_lo), (acc_lo, _) = (_group_means(cells, 0, 1e-3, k) for k in ("lss", "train_acc"))
-    (lss_mid, l_mid), (acc_mid, _) = (_group_means(cells, 5e-3, 1e-2, k) for k in ("lss", "train_acc"))
-    acc_hi, l_hi = _group_means(cells, 5e-2, math.inf, "train_acc")
+    (lss_lo, l_lo), (acc_lo, a_lo) = (_group_means(cells, 0, 1e-3, k) for k in ("lss", "train_acc"))
+    (lss_mid, l_mid), (acc_mid, a_mid) = (_group_means(cells, 5e-3, 1e-2, k) for k in ("lss", "train_acc"))
+    acc_hi, a_hi = _group_means(cells, 5e-2, math.inf, "train_acc")
     drop = direction(lss_mid, lss_lo, scale_b=CLAIM2_DROP, names=("LSS(5e-3-1e-2)", "LSS(≤1e-3)"))
     jump = direction(acc_lo, acc_mid, shift=-CLAIM2_JUMP, names=("acc(≤1e-3)", "acc(5e-3-1e-2)"))
     fall = direction(acc_hi, acc_mid) if acc_hi else not_measured("no run at λ ≥ 5e-2")
@@ -137,11 +137,11 @@ def _claim2_parts(s: dict, arch: str) -> list:
         ),
         (
             f"{t}: training accuracy at 5e-3-1e-2 ≥ {CLAIM2_JUMP:g} points above λ ≤ 1e-3 (a jump)",
-            _at_the_end(s, cells, l_lo + l_mid, _on(jump, l_lo, l_mid)),
+            _at_the_end(s, cells, a_lo + a_mid, _on(jump, a_lo, a_mid)),
         ),
         (
             f"{t}: training accuracy lower again at λ ≥ 5e-2 than at 5e-3-1e-2",
-            _at_the_end(s, cells, l_hi + l_mid, _on(fall, l_hi, l_mid)) if acc_hi else fall,
+            _at_the_end(s, cells, a_hi + a_mid, _on(fall, a_hi, a_mid)) if acc_hi else fall,
         ),
     ]
 
