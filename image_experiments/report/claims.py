@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import replace
 
 from image_experiments.report.stats import UNSURE, Verdict, band, combine, direction, not_measured
 
@@ -117,7 +118,7 @@ def _at_the_end(s: dict, cells: dict, lams: list, v: Verdict) -> Verdict:
     if not rising:
         return v
     why = f"{rising} of these {len(runs)} runs still rising at the end of training: not at convergence"
-    return Verdict(UNSURE, f"{v.text}; would read {v.word}, but {why}", v.rule)
+    return replace(v, word=UNSURE, text=f"{v.text}; would read {v.word}, but {why}")
 
 
 def _claim2_parts(s: dict, arch: str) -> list:
@@ -148,7 +149,7 @@ def _claim2_parts(s: dict, arch: str) -> list:
 
 def _on(v: Verdict, lams_a: list, lams_b: list) -> Verdict:
     """Say which λ each side of a group comparison averaged."""
-    return Verdict(v.word, f"on {_lams(lams_a)} vs {_lams(lams_b)}: {v.text}", v.rule)
+    return replace(v, text=f"on {_lams(lams_a)} vs {_lams(lams_b)}: {v.text}")
 
 
 def _claim2(settings) -> list:
@@ -316,7 +317,7 @@ def _claim7_width(settings) -> list:
     if not parts:
         return [("7c", "LSS falls as width grows (Fig. 5)", not_measured("no runs that differ only in width"))]
     return [
-        ("7c", f"{titles[key]}: LSS lower at the larger width, every step (Fig. 5)", combine(ps))
+        ("7c", f"{titles[key]}: LSS lower at the larger width, every step (Fig. 5)", combine(ps, unit="steps"))
         for key, ps in sorted(parts.items(), key=lambda kv: titles[kv[0]])
     ]
 

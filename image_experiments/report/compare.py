@@ -120,7 +120,7 @@ def convergence_rows(settings: dict, claim_list: list) -> tuple[list[list[str]],
             key = (label, _family(title, f["profile"]) + statement[len(title) :], f["dataset"])
             if key not in cells:
                 order.append(key)
-            cells[key][stage] = v.word
+            cells[key][stage] = v.label
     stages = [s for s in STAGES if any(s in c for c in cells.values())]
     rows = []
     for key in order:

@@ -78,7 +78,9 @@ def _claims_block(settings) -> str:
         f"Each sub-claim is judged on its own (never a sum across sub-claims): {DIRECTION_RULE} for a "
         f"direction; ≥ {MIN_SEEDS} seeds with mean ± 2 seed std inside the band for a magnitude; a claim "
         "made at every λ holds only if it holds at each, reads MIXED if it holds at some and fails at "
-        "others, and INCONCLUSIVE if the rest is undecided.",
+        f"others, and INCONCLUSIVE if the rest is undecided. A λ run with fewer than {MIN_SEEDS} seeds is "
+        f"not judged when other λ have {MIN_SEEDS} (the converged CIFAR grids run seeds 1-2 at 4 of their "
+        "9 λ): the verdict then names the λ it covers, e.g. HOLDS (4 of 9 λ).",
         "",
     ]
     summary = []
@@ -86,9 +88,9 @@ def _claims_block(settings) -> str:
         out += [f"**Claim {num}.** {pv.CLAIMS[num]}", ""]
         for label, statement, v in subs:
             out.append(
-                f"- **{label}. {v.word}**: {statement}. Measured: {v.text}." + (f" Rule: {v.rule}." if v.rule else "")
+                f"- **{label}. {v.label}**: {statement}. Measured: {v.text}." + (f" Rule: {v.rule}." if v.rule else "")
             )
-            summary.append([label, statement, v.word])
+            summary.append([label, statement, v.label])
         out.append("")
     return "\n".join(["Verdicts at a glance:", "", tables.md_table(["", "sub-claim", "verdict"], summary), ""] + out)
 

@@ -13,7 +13,10 @@ Every verdict is one of ``HOLDS``, ``DOES NOT HOLD``, ``INCONCLUSIVE`` (with the
   outside, INCONCLUSIVE when it straddles an edge.
 * :func:`combine` — a claim made "at every λ": HOLDS if it holds at every λ, DOES NOT HOLD if it
   fails at some and holds at none, MIXED if it holds at some and fails at others, INCONCLUSIVE if
-  it holds at some and is undecided at the rest.
+  it holds at some and is undecided at the rest. A λ run with fewer than :data:`MIN_SEEDS` seeds is
+  *not judged* when other λ have enough (a grid may run seeds 1-2 at a few λ only, as the
+  converged CIFAR grids do): the verdict then covers the λ judged and says so in its ``scope``
+  ("4 of 9 λ"); with no λ judged it stays INCONCLUSIVE.
 """
 
 from __future__ import annotations
@@ -38,10 +41,21 @@ class Verdict:
     word: str
     text: str
     rule: str = ""
+    seeds: int | None = None  # how many seeds the verdict stands on (direction, band)
+    scope: str = ""  # what a combined verdict covers when some λ were not judged, e.g. "4 of 9 λ"
 
     @property
     def decided(self) -> bool:
         return self.word in (HOLDS, FAILS, MIXED)
+
+    @property
+    def too_few_seeds(self) -> bool:
+        return self.word == UNSURE and self.seeds is not None and self.seeds < MIN_SEEDS
+
+    @property
+    def label(self) -> str:
+        """The word with its scope: ``HOLDS (4 of 9 λ)``."""
+        return f"{self.word} ({self.scope})" if self.scope else self.word
 
 
 def not_measured(why: str) -> Verdict:
@@ -73,13 +87,13 @@ def direction(
         a_name, b_name = names
         text += f" of {a_name} − ({scale_b:g} × {b_name} {'+' if shift >= 0 else '−'} {abs(shift):g}), claimed < 0"
     if n < MIN_SEEDS:
-        return Verdict(UNSURE, f"{text}: {n} seed(s) < {MIN_SEEDS}", DIRECTION_RULE)
+        return Verdict(UNSURE, f"{text}: {n} seed(s) < {MIN_SEEDS}", DIRECTION_RULE, n)
     if mean == 0 and sd == 0:
-        return Verdict(FAILS, f"{text}: no difference at all", DIRECTION_RULE)
+        return Verdict(FAILS, f"{text}: no difference at all", DIRECTION_RULE, n)
     if abs(mean) > 2 * sd:
         z = "∞" if sd == 0 else f"{abs(mean) / sd:.1f}"
-        return Verdict(HOLDS if mean < 0 else FAILS, f"{text}, {z} seed std", DIRECTION_RULE)
-    return Verdict(UNSURE, f"{text}: within 2 seed std", DIRECTION_RULE)
+        return Verdict(HOLDS if mean < 0 else FAILS, f"{text}, {z} seed std", DIRECTION_RULE, n)
+    return Verdict(UNSURE, f"{text}: within 2 seed std", DIRECTION_RULE, n)
 
 
 def band(values, lo: float, hi: float, *, fmt: str = ".3g") -> Verdict:
@@ -92,20 +106,24 @@ def band(values, lo: float, hi: float, *, fmt: str = ".3g") -> Verdict:
     sd = float(v.std(ddof=1)) if n > 1 else float("nan")
     text = f"{mean:{fmt}} ± {sd:{fmt}} (n={n}) vs [{lo:{fmt}}, {hi:{fmt}}]"
     if n < MIN_SEEDS:
-        return Verdict(UNSURE, f"{text}: {n} seed(s) < {MIN_SEEDS}", BAND_RULE)
+        return Verdict(UNSURE, f"{text}: {n} seed(s) < {MIN_SEEDS}", BAND_RULE, n)
     low, high = mean - 2 * sd, mean + 2 * sd
     if lo <= low and high <= hi:
-        return Verdict(HOLDS, text, BAND_RULE)
+        return Verdict(HOLDS, text, BAND_RULE, n)
     if high < lo or low > hi:
-        return Verdict(FAILS, text, BAND_RULE)
-    return Verdict(UNSURE, f"{text}: mean ± 2 std straddles the band", BAND_RULE)
+        return Verdict(FAILS, text, BAND_RULE, n)
+    return Verdict(UNSURE, f"{text}: mean ± 2 std straddles the band", BAND_RULE, n)
 
 
-def combine(parts: list[tuple[str, Verdict]]) -> Verdict:
-    """A claim made at several λ (``parts``: label → verdict); see the module docstring."""
+def combine(parts: list[tuple[str, Verdict]], *, unit: str = "λ") -> Verdict:
+    """A claim made at several λ (``parts``: label → verdict; ``unit`` names them in the scope); see the
+    module docstring."""
     parts = [(lab, v) for lab, v in parts if v.word != NONE]
     if not parts:
         return not_measured("no λ with data")
+    judged = [(lab, v) for lab, v in parts if not v.too_few_seeds]
+    skipped = [lab for lab, v in parts if v.too_few_seeds] if judged else []
+    parts = judged or parts
     words = [v.word for _, v in parts]
     n = len(parts)
     counts = ", ".join(f"{w} at {words.count(w)}/{n}" for w in (HOLDS, FAILS, UNSURE) if words.count(w))
@@ -119,4 +137,9 @@ def combine(parts: list[tuple[str, Verdict]]) -> Verdict:
         word = FAILS
     else:
         word = UNSURE
-    return Verdict(word, f"{counts} — {detail}", parts[0][1].rule + "; at every λ: all must hold")
+    rule = parts[0][1].rule + f"; at {'every λ' if unit == 'λ' else 'all ' + unit}: all must hold"
+    if not skipped:
+        return Verdict(word, f"{counts} — {detail}", rule)
+    scope = f"{n} of {n + len(skipped)} {unit}"
+    why = f"not judged at {', '.join(skipped)} (fewer than {MIN_SEEDS} seeds)"
+    return Verdict(word, f"{counts} — {detail}; {why}", rule + f" with ≥ {MIN_SEEDS} seeds", scope=scope)

@@ -382,6 +382,30 @@ def test_band_and_direction_rules():
     assert band([1.1], 1.0, 1.25).word == "INCONCLUSIVE"
 
 
+def test_a_claim_at_every_lambda_judges_the_lambdas_with_enough_seeds_and_says_so():
+    from image_experiments.report.stats import combine, direction
+
+    holds = direction({0: 1.0, 1: 1.1, 2: 0.9}, {0: 2.0, 1: 2.0, 2: 2.1})
+    fails = direction({0: 3.0, 1: 3.1, 2: 2.9}, {0: 2.0, 1: 2.0, 2: 2.1})
+    spread = direction({0: 1.0, 1: 3.0, 2: 2.0}, {0: 2.0, 1: 2.0, 2: 2.1})
+    one_seed, two_seeds = direction({0: 5.0}, {0: 2.0}), direction({0: 1.0, 1: 1.0}, {0: 2.0, 1: 2.0})
+    assert (one_seed.seeds, two_seeds.seeds, holds.seeds) == (1, 2, 3) and one_seed.too_few_seeds
+
+    v = combine([("λ=0", holds), ("λ=1e-4", one_seed), ("λ=1e-2", holds), ("λ=5e-3", two_seeds)])
+    assert v.word == "HOLDS" and v.scope == "2 of 4 λ" and v.label == "HOLDS (2 of 4 λ)"
+    assert "not judged at λ=1e-4, λ=5e-3 (fewer than 3 seeds)" in v.text and "with ≥ 3 seeds" in v.rule
+    # a λ with 3 seeds whose effect is within the spread still counts: undecided, not skipped
+    assert combine([("λ=0", holds), ("λ=1", spread), ("λ=2", one_seed)]).label == "INCONCLUSIVE (2 of 3 λ)"
+    assert combine([("λ=0", fails), ("λ=1", one_seed)]).label == "DOES NOT HOLD (1 of 2 λ)"
+    assert combine([("λ=0", holds), ("λ=1", fails), ("λ=2", one_seed)]).label == "MIXED (2 of 3 λ)"
+    # no λ with enough seeds: nothing to scope to, INCONCLUSIVE over all of them
+    v = combine([("λ=0", one_seed), ("λ=1", two_seeds)])
+    assert v.word == "INCONCLUSIVE" and v.scope == "" and v.label == "INCONCLUSIVE"
+    # every λ judged: no scope, as before
+    assert combine([("λ=0", holds), ("λ=1", holds)]).label == "HOLDS"
+    assert combine([("a→b", holds), ("b→c", one_seed)], unit="steps").label == "HOLDS (1 of 2 steps)"
+
+
 def test_report_renders_nulls_beside_every_number(runs_dir, tmp_path):
     path = report.make_report(runs_dir, tmp_path / "out")
     md = path.read_text()
@@ -439,8 +463,12 @@ def test_width_claim_compares_same_seed_runs_across_widths(runs_dir):
             write_run(runs_dir, "mnist", "resnet", 1, 1e-3, seed, width=width, lss=lss + _jit(seed))
     v = _verdicts(runs_dir)["7c"]
     assert v.word == "HOLDS" and "width 250→500" in v.text and "width 500→1000" in v.text
-    write_run(runs_dir, "mnist", "resnet", 1, 1e-3, 0, width=2000, lss=3.0)  # one seed at 2000: undecided step
-    assert _verdicts(runs_dir)["7c"].word == "INCONCLUSIVE"
+    write_run(runs_dir, "mnist", "resnet", 1, 1e-3, 0, width=2000, lss=3.0)  # one seed at 2000: a step not judged
+    v = _verdicts(runs_dir)["7c"]
+    assert v.label == "HOLDS (2 of 3 steps)" and "not judged at resnet λ=0.001 width 1000→2000" in v.text, v
+    for seed in (1, 2):  # with 3 seeds the step is judged: LSS rose, so the claim fails there
+        write_run(runs_dir, "mnist", "resnet", 1, 1e-3, seed, width=2000, lss=3.0 + _jit(seed))
+    assert _verdicts(runs_dir)["7c"].label == "MIXED"
 
 
 def test_width_claim_keeps_each_profile_apart(tmp_path):
