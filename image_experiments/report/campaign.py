@@ -31,13 +31,23 @@ def _parts(r: dict) -> tuple[float, float]:
     return (m.get("train_s", 0.0) + m.get("probe_s", 0.0)) / epochs, float(sum((m.get("timing") or {}).values()))
 
 
+def _width(c: dict) -> int:
+    """The first stage's width of a run's config: its override, else SPEC Table 1's."""
+    from image_experiments.models import TABLE1
+
+    if c.get("width") is not None:
+        return int(c["width"])
+    family = "mnist" if c["dataset"] == "mnist" else "cifar"
+    return int(TABLE1[(family, int(c.get("k") or 1))]["dims"][0][0])
+
+
 def _costs(runs: list[dict]) -> list[dict]:
     """Measured (per-epoch, measurement) seconds, keyed three ways from the closest to the loosest:
     (dataset, profile, arch, width), (dataset, profile, width), (dataset, width)."""
     keys = (
-        lambda c: (c["dataset"], c["profile"], c["arch"], c.get("width")),
-        lambda c: (c["dataset"], c["profile"], c.get("width")),
-        lambda c: (c["dataset"], c.get("width")),
+        lambda c: (c["dataset"], c["profile"], c["arch"], _width(c)),
+        lambda c: (c["dataset"], c["profile"], _width(c)),
+        lambda c: (c["dataset"], _width(c)),
     )
     tables = [defaultdict(list) for _ in keys]
     for r in runs:
@@ -46,20 +56,48 @@ def _costs(runs: list[dict]) -> list[dict]:
     return [dict(keys=key, table=table) for key, table in zip(keys, tables)]
 
 
-def _estimate(task, costs: list[dict]) -> float | None:
-    """Seconds of a missing run: median per-epoch cost × its epochs + median measurement time, from
-    the closest group of committed runs (the loosest, another profile, only scales by epochs)."""
+def _width_fit(c: dict, costs: list[dict]) -> tuple[float, float] | None:
+    """(per-epoch, measurement) seconds at a width no committed run has, from a power law
+    ``cost ∝ width^p`` fitted by least squares in log-log to the median costs of the committed runs
+    of the same data set, profile and net at ≥ 2 other widths (each part fitted on its own)."""
+    closest = costs[0]["table"]
+    at = sorted(
+        (key[3], np.median(np.array(got), axis=0))
+        for key, got in closest.items()
+        if key[:3] == (c["dataset"], c["profile"], c["arch"]) and got
+    )
+    if len({w for w, _ in at}) < 2:
+        return None
+    logw = np.log([w for w, _ in at])
+    parts = []
+    for j in range(2):
+        y = np.array([m[j] for _, m in at])
+        if np.any(y <= 0):
+            return None
+        slope, icept = np.polyfit(logw, np.log(y), 1)
+        parts.append(float(np.exp(icept + slope * np.log(c["width"]))))
+    return parts[0], parts[1]
+
+
+def _estimate(task, costs: list[dict]) -> tuple[float, bool] | None:
+    """(seconds, extrapolated) of a missing run: median per-epoch cost × its epochs + median
+    measurement time, from the closest group of committed runs (the loosest, another profile, only
+    scales by epochs); at a width no run has, the power law of :func:`_width_fit` (extrapolated)."""
     from image_experiments.run import profile_config
 
     p = task.params
     cfg = profile_config(p["profile"], p["dataset"], p["arch"], p["k"], wd=p["wd"], seed=p["seed"], **p["overrides"])
-    c = {"dataset": cfg.dataset, "profile": cfg.profile, "arch": cfg.arch, "width": cfg.width}
+    c = {"dataset": cfg.dataset, "profile": cfg.profile, "arch": cfg.arch, "k": cfg.k, "width": cfg.width}
+    c["width"] = _width(c)
     for level in costs:
         got = level["table"].get(level["keys"](c))
         if got:
             per_epoch, measure = np.median(np.array(got), axis=0)
-            return float(per_epoch * cfg.epochs + measure)
-    return None
+            return float(per_epoch * cfg.epochs + measure), False
+    fit = _width_fit(c, costs)
+    if fit is None:
+        return None
+    return float(fit[0] * cfg.epochs + fit[1]), True
 
 
 def campaign_rows(runs: list[dict], grids=CAMPAIGN) -> list[dict]:
@@ -73,7 +111,8 @@ def campaign_rows(runs: list[dict], grids=CAMPAIGN) -> list[dict]:
         tasks = GRIDS[g].tasks()
         done = [by_name[t.name] for t in tasks if t.name in by_name]
         missing = [t for t in tasks if t.name not in by_name]
-        est = [_estimate(t, costs) for t in missing]
+        got = [_estimate(t, costs) for t in missing]
+        est = [None if g is None else g[0] for g in got]
         rows.append(
             {
                 "grid": g,
@@ -86,6 +125,7 @@ def campaign_rows(runs: list[dict], grids=CAMPAIGN) -> list[dict]:
                 "hours": None if any(e is None for e in est) else sum(est) / 3600,
                 "known_hours": sum(e for e in est if e is not None) / 3600,
                 "unknown": sum(e is None for e in est),
+                "extrapolated": sum(g is not None and g[1] for g in got),
                 "done_hours": sum(_cost(r["metrics"]) for r in done) / 3600,
             }
         )
@@ -100,6 +140,8 @@ def campaign_table(runs: list[dict]) -> str:
     for r in campaign_rows(runs):
         if r["hours"] is not None:
             left = f"{r['hours']:.1f}"
+            if r["extrapolated"]:
+                left += f" ({r['extrapolated']} run(s) extrapolated by width)"
         else:
             left = f"≥ {r['known_hours']:.1f} (+ {r['unknown']} run(s) of a kind not yet measured)"
         rows.append(
@@ -124,8 +166,9 @@ def campaign_table(runs: list[dict]) -> str:
         "CPU hours: training, per-epoch probe and final measurements as each run's `metrics.json` records "
         "them (two threads of this machine); a missing run is estimated from the median per-epoch and "
         "measurement times of the committed runs of its data set, profile, net and width (else of its data set "
-        f"and width at another profile, scaled by epochs). To finish a grid: `{cmd}` (skips what `results/images` "
-        "holds)."
+        "and width at another profile, scaled by epochs; at a width no committed run has, a power law in the width "
+        "fitted to the committed widths of the same data set, profile and net). "
+        f"To finish a grid: `{cmd}` (skips what `results/images` holds)."
     )
     return md_table(head, rows) + "\n\n" + note
 

@@ -8,6 +8,7 @@ correlations are known, plus failed, diverged, unfinished and missing runs.
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -634,6 +635,30 @@ def test_campaign_table_counts_what_is_committed_and_estimates_the_rest(tmp_path
     width = next(r for r in campaign_rows(runs) if r["grid"] == "mnist-width-converged")
     assert width["done"] == 0 and width["hours"] is None and width["unknown"] == 9  # no run of those widths yet
     assert "+ 9 run(s) of a kind not yet measured" in campaign_table(runs)
+
+
+def test_campaign_estimate_extrapolates_a_new_width_by_a_power_law(tmp_path):
+    from image_experiments.report.campaign import campaign_rows, campaign_table
+
+    # planted costs: training ∝ width², no probe, measurements ∝ width; w2000 has no run
+    for width in (250, 500):
+        for seed in SEEDS:
+            rdir = write_run(tmp_path, "mnist", "resnet", 1, 1e-2, seed, profile="converged", width=width)
+            m = json.loads((rdir / "metrics.json").read_text())
+            m.update(train_s=1e-3 * width**2, probe_s=0.0, timing={"nulls_s": 1e-2 * width})
+            write_json(rdir / "metrics.json", m)
+    runs = report.collect(tmp_path)["runs"]
+    row = next(r for r in campaign_rows(runs) if r["grid"] == "mnist-width-converged")
+    assert (row["done"], row["missing"], row["unknown"], row["extrapolated"]) == (6, 3, 0, 3)
+    np.testing.assert_allclose(row["hours"], 3 * (1e-3 * 2000**2 + 1e-2 * 2000) / 3600, rtol=1e-9)
+    assert "(3 run(s) extrapolated by width)" in campaign_table(runs)
+    # a width measured at one width only cannot be extrapolated
+    other = next(
+        r
+        for r in campaign_rows([r for r in runs if r["config"]["width"] == 250])
+        if r["grid"] == "mnist-width-converged"
+    )
+    assert other["unknown"] == 6 and other["hours"] is None
 
 
 def test_missing_runs_of_a_superseded_grid_are_marked_so(runs_dir):
