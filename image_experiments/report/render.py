@@ -12,7 +12,7 @@ import numpy as np
 from image_experiments import paper_values as pv
 from image_experiments.report import tables
 from image_experiments.report.campaign import campaign_table, rerun_table, rule_table
-from image_experiments.report.claims import claims
+from image_experiments.report.claims import OTS_SATURATED, claims
 from image_experiments.report.collect import aggregate, collect, setting_title
 from image_experiments.report.compare import convergence_table
 from image_experiments.report.figures import figures, slug, width_studies
@@ -80,7 +80,9 @@ def _claims_block(settings) -> str:
         "made at every λ holds only if it holds at each, reads MIXED if it holds at some and fails at "
         f"others, and INCONCLUSIVE if the rest is undecided. A λ run with fewer than {MIN_SEEDS} seeds is "
         f"not judged when other λ have {MIN_SEEDS} (the converged CIFAR grids run seeds 1-2 at 4 of their "
-        "9 λ): the verdict then names the λ it covers, e.g. HOLDS (4 of 9 λ).",
+        "9 λ): the verdict then names the λ it covers, e.g. HOLDS (4 of 9 λ). An OTS verdict whose trained net "
+        f"and null all score ≥ {OTS_SATURATED:g} adds (OTS saturated): the score cannot tell them apart, whatever "
+        "the word.",
         "",
     ]
     summary = []

@@ -43,6 +43,7 @@ class Verdict:
     rule: str = ""
     seeds: int | None = None  # how many seeds the verdict stands on (direction, band)
     scope: str = ""  # what a combined verdict covers when some λ were not judged, e.g. "4 of 9 λ"
+    caveat: str = ""  # a short warning shown beside the word, e.g. "OTS saturated"
 
     @property
     def decided(self) -> bool:
@@ -54,8 +55,9 @@ class Verdict:
 
     @property
     def label(self) -> str:
-        """The word with its scope: ``HOLDS (4 of 9 λ)``."""
-        return f"{self.word} ({self.scope})" if self.scope else self.word
+        """The word with its scope and caveat: ``HOLDS (4 of 9 λ)``, ``HOLDS (OTS saturated)``."""
+        extra = "; ".join(x for x in (self.scope, self.caveat) if x)
+        return f"{self.word} ({extra})" if extra else self.word
 
 
 def not_measured(why: str) -> Verdict:

@@ -312,6 +312,21 @@ def test_claims_hold_on_planted_numbers(runs_dir):
     assert v["7a"].word == "HOLDS" and v["7c"].word == "NOT MEASURED"
 
 
+def test_claim4_says_when_ots_is_saturated(tmp_path):
+    """MNIST at convergence: trained, untrained and shuffled OTS all ≈ 1 (a 1000-d near-identity
+    stage). The words stay the rule's; the text says OTS cannot tell them apart. Not so at 0.96."""
+    for root, ots in ((tmp_path / "sat", 1.0), (tmp_path / "open", 0.96)):
+        for seed in SEEDS:
+            shuffled = 0.9996 + 1e-5 * seed if ots == 1.0 else 0.4
+            write_run(root, "mnist", "resnet", 1, 1e-3, seed, ots=ots, ots_untrained=1.0, ots_shuffled=shuffled)
+        v = _verdicts(root, "mnist")
+        assert v["4e"].word == "HOLDS"  # shuffled below by a few samples in 10,000, beyond the seed spread
+        for label in ("4b", "4d", "4e"):
+            assert ("OTS saturated" in v[label].text) == (ots == 1.0), (label, v[label].text)
+            assert v[label].label == v[label].word + (" (OTS saturated)" if ots == 1.0 else "")
+        assert "OTS saturated" not in v["4a"].text + v["4c"].text
+
+
 def test_claim2_averages_every_seed_over_the_same_lambdas(tmp_path):
     """Seed 0 at every λ, seeds 1-2 at a few (the converged-long grids): each group's mean is over the
     λ run with the most seeds, so seed 0's extra λ do not pass for seed spread."""
