@@ -27,6 +27,8 @@ __all__ = [
     "SweepResult",
     "result_status",
     "export_results",
+    "read_manifest_tasks",
+    "carry_timings",
     "run_sweep",
     "grid_from_command_line",
     "refuse_without_resume",
@@ -79,6 +81,37 @@ def export_results(run_dir, results_dir) -> list[Path]:
     return written
 
 
+_TIMING = ("wall_s", "started_utc", "finished_utc")
+
+
+def read_manifest_tasks(path) -> dict:
+    """The task entries (name → entry) of the manifest at ``path``; empty if it is missing or unreadable."""
+    try:
+        tasks = json.loads(Path(path).read_text()).get("tasks", {})
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return {}
+    return tasks if isinstance(tasks, dict) else {}
+
+
+def carry_timings(tasks: dict, *previous: dict) -> dict:
+    """Give each finished task that a sweep skipped (``cached``, no ``wall_s``) the timing of the
+    attempt that produced its result, from earlier manifests' task entries (first match wins).
+
+    A sweep that finds a task's result already there records it as cached; without this, every
+    rerun of a grid would overwrite the only record of how long its finished runs took. Returns
+    ``tasks``, changed in place.
+    """
+    for name, e in tasks.items():
+        if e.get("status") not in DONE or not e.get("cached") or e.get("wall_s") is not None:
+            continue
+        for prev in previous:
+            p = prev.get(name) or {}
+            if p.get("status") in DONE and p.get("wall_s") is not None:
+                e.update({k: p[k] for k in _TIMING if k in p})
+                break
+    return tasks
+
+
 def _attempt(task_fn: Callable, task: Task, run_dir: str, status_fn: Callable = result_status) -> dict:
     """One attempt in the worker (local or Ray): call the task, then read the status it left."""
     t0 = time.perf_counter()
@@ -117,17 +150,17 @@ class SweepResult:
 
 
 class _Manifest:
-    def __init__(self, path: Path, grid: dict, tasks: list[Task], out_dir: Path, backend: str, max_attempts: int):
+    def __init__(self, path: Path, grid: dict, tasks: list[Task], out_dir: Path, backend: str, max_attempts: int,
+                 results_dir: Path | None = None):  # fmt: skip
         self.path = path
         self.out_dir = out_dir
-        self.results_dir: Path | None = None
+        self.results_dir = results_dir
         self.status_fn: Callable = result_status
-        old = {}
-        if path.exists():
-            try:
-                old = json.loads(path.read_text()).get("tasks", {})
-            except (OSError, json.JSONDecodeError):
-                old = {}
+        # what earlier sweeps of this grid recorded: the run folder's manifest first, then the copy in
+        # results_dir (all that is left when the run folders are lost, e.g. on a new machine)
+        self.previous = [read_manifest_tasks(path)]
+        if results_dir is not None:
+            self.previous.append(read_manifest_tasks(results_dir / path.name))
         self.doc = {
             "format": MANIFEST_FORMAT,
             "grid": grid,
@@ -139,7 +172,7 @@ class _Manifest:
             "tasks": {},
         }
         for t in tasks:
-            prev = old.get(t.name, {})
+            prev = next((old[t.name] for old in self.previous if t.name in old), {})
             self.doc["tasks"][t.name] = {
                 "kind": t.kind,
                 "params": t.params,
@@ -151,6 +184,11 @@ class _Manifest:
                 "errors": [],
                 "wall_s": None,
             }
+
+    def mark_done(self, name: str, status: str, cached) -> None:
+        """A task skipped because its result exists: keep the timing of the attempt that made it."""
+        self[name].update(status=status, cached=cached)
+        carry_timings({name: self[name]}, *self.previous)
 
     def __getitem__(self, name):
         return self.doc["tasks"][name]
@@ -238,19 +276,19 @@ def run_sweep(
     out_dir.mkdir(parents=True, exist_ok=True)
     if task_fn is None:
         raise ValueError("task_fn: expected a function task_fn(task, run_dir)")
-    man = _Manifest(out_dir / f"sweep-{grid['name']}.json", grid, tasks, out_dir, backend, max_attempts)
-    man.status_fn = status_fn
     if results_dir is not None:
-        man.results_dir = Path(results_dir)
-        man.results_dir.mkdir(parents=True, exist_ok=True)
+        results_dir = Path(results_dir)
+        results_dir.mkdir(parents=True, exist_ok=True)
+    man = _Manifest(out_dir / f"sweep-{grid['name']}.json", grid, tasks, out_dir, backend, max_attempts, results_dir)
+    man.status_fn = status_fn
     todo = []
     for t in tasks:
         committed = status_fn(man.results_dir / t.name) if man.results_dir is not None else None
         status = status_fn(out_dir / t.name)
         if committed in DONE:
-            man[t.name].update(status=committed, cached="results")
+            man.mark_done(t.name, committed, "results")
         elif status in DONE:
-            man[t.name].update(status=status, cached=True)
+            man.mark_done(t.name, status, True)
             if man.results_dir is not None:
                 export_results(out_dir / t.name, man.results_dir / t.name)
         else:

@@ -16,6 +16,7 @@ import pytest
 
 from image_experiments import sweep
 from image_experiments.sweep import GRIDS, Grid, Task, result_status, run_sweep
+from otflow.experiment.sweep import carry_timings, read_manifest_tasks
 from otflow.runs import write_json
 
 # ----------------------------------------------------------------------------------------------
@@ -364,3 +365,41 @@ def test_dry_run_counts_results_already_in_the_results_folder(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{names[0]}  completed (in {tmp_path / 'results'})"
     assert out[1] == f"{names[1]}  no result"
+
+
+def test_a_rerun_from_lost_run_folders_keeps_the_timings_of_finished_runs(tmp_path):
+    """A sweep that finds a result already committed records it as cached; it must keep the wall time
+    and start/finish times of the attempt that produced it (from the run folder's manifest, else the
+    committed copy), not overwrite the only record of them; earlier attempts of unfinished tasks count."""
+    tasks = _image_fake_tasks(3)
+    first = run_sweep(tasks[:2], tmp_path / "runs", grid="g", task_fn=fake_task, progress=False,
+                      results_dir=tmp_path / "results")  # fmt: skip
+    timing = {n: {k: e[k] for k in ("wall_s", "started_utc", "finished_utc")} for n, e in first.tasks.items()}
+    assert all(t["wall_s"] is not None for t in timing.values())
+    committed = json.loads((tmp_path / "results" / "sweep-g.json").read_text())
+    committed["tasks"]["img_2"] = {"status": "running", "attempts": 1, "attempts_before": 0, "wall_s": 5.0}
+    write_json(tmp_path / "results" / "sweep-g.json", committed)
+    for fresh in ("lost_1", "lost_2"):  # twice: the carried timings must survive a second rerun too
+        res = run_sweep(tasks, tmp_path / fresh, grid="g", task_fn=fake_task, progress=False,
+                        results_dir=tmp_path / "results")  # fmt: skip
+        on_disk = json.loads((tmp_path / "results" / "sweep-g.json").read_text())["tasks"]
+        for name, want in timing.items():
+            assert res.tasks[name]["cached"] == "results"
+            assert {k: on_disk[name][k] for k in want} == want
+        if fresh == "lost_1":  # img_2 ran now (the planted "running" record is not a finished one)
+            assert on_disk["img_2"]["cached"] is False and on_disk["img_2"]["wall_s"] != 5.0
+            timing["img_2"] = {k: on_disk["img_2"][k] for k in ("wall_s", "started_utc", "finished_utc")}
+    assert json.loads((tmp_path / "lost_1" / "sweep-g.json").read_text())["tasks"]["img_2"]["attempts_before"] == 1
+
+
+def test_carry_timings_takes_only_finished_records_and_keeps_own_timings():
+    prev_running = {"a": {"status": "running", "wall_s": 9.0}}
+    prev_done = {"a": {"status": "completed", "wall_s": 3.0, "started_utc": "s", "finished_utc": "f"}}
+    tasks = {"a": {"status": "completed", "cached": "results", "wall_s": None}}
+    carry_timings(tasks, prev_running, prev_done)
+    assert tasks["a"] == {"status": "completed", "cached": "results", "wall_s": 3.0, "started_utc": "s", "finished_utc": "f"}
+    own = {"a": {"status": "completed", "cached": False, "wall_s": 1.0}}
+    assert carry_timings(own, prev_done)["a"]["wall_s"] == 1.0
+    pending = {"a": {"status": "pending", "cached": False, "wall_s": None}}
+    assert carry_timings(pending, prev_done)["a"]["wall_s"] is None
+    assert read_manifest_tasks("/nonexistent/sweep-x.json") == {}
