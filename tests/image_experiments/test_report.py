@@ -54,40 +54,28 @@ def test_paper_tables_transcribed_from_spec():
 # fixture runs: image_experiments.run's layout with planted numbers
 
 
-def write_run(
-    root, dataset, arch, k, wd, seed, *, status="completed", epochs=5, width=None, head="linear", profile="smoke", **v
-):
-    """A run folder with planted numbers; ``v`` overrides the defaults below (accuracies in %)."""
-    d = dict(
-        lss=2.0,
-        lsr=1.8,
-        ots=0.5,
-        train=90.0,
-        test=85.0,
-        lss_untrained=3.0,
-        ots_untrained=1.0,
-        ots_shuffled=0.4,
-        lss_shuffled=2.5,
-        last_share=None,
-        noise_drop=10.0,
-        fgsm_drop=20.0,
-        variation=0.2,
-        ablation_drop=2.0,
-        train_loss=0.5,
-        lss_epoch1=None,
-    )
-    d.update(v)
-    cfg = profile_config(profile, dataset, arch, k, wd=wd, seed=seed, width=width, head=head)
-    rdir = root / (cfg.name + ("" if head == "linear" else f"_{head}"))
-    write_json(rdir / "config.json", {**cfg.to_dict(), "run_dir": str(rdir)})
-    if status != "completed":
-        doc = {"status": status, "epochs_completed": 1}
-        doc.update(
-            {"failed": {"error": "RuntimeError: planted"}, "diverged": {"message": "non-finite loss"}}.get(status, {})
-        )
-        write_json(rdir / "metrics.json", doc)
-        return rdir
-    n_stages, n_blocks = (4, 5) if k == 4 else (1, 5 if dataset == "mnist" else 10)
+PLANTED = dict(
+    lss=2.0,
+    lsr=1.8,
+    ots=0.5,
+    train=90.0,
+    test=85.0,
+    lss_untrained=3.0,
+    ots_untrained=1.0,
+    ots_shuffled=0.4,
+    lss_shuffled=2.5,
+    last_share=None,
+    noise_drop=10.0,
+    fgsm_drop=20.0,
+    variation=0.2,
+    ablation_drop=2.0,
+    train_loss=0.5,
+    lss_epoch1=None,
+)
+
+
+def _planted_stages(d, n_stages, n_blocks):
+    """Per-stage metrics with their nulls, and the run summary, from the planted numbers ``d``."""
     last = d["last_share"] if d["last_share"] is not None else 1.0 / n_blocks
     props = np.r_[np.full(n_blocks - 1, (1 - last) / (n_blocks - 1)), last].tolist()
     nulls = {
@@ -99,41 +87,24 @@ def write_run(
             "energy_ratio": 9.0,
             "segment_proportions": [1 / n_blocks] * n_blocks,
         },
-        "shuffled": {
-            "lss": d["lss_shuffled"],
-            "lsr": 2.2,
-            "ots": d["ots_shuffled"],
-            "ot_cost_gap": 1.0,
-            "energy_ratio": 4.0,
-        },
+        "shuffled": {"lss": d["lss_shuffled"], "lsr": 2.2, "ots": d["ots_shuffled"], "ot_cost_gap": 1.0, "energy_ratio": 4.0},
     }
+    trained = {"lss": d["lss"], "lsr": d["lsr"], "ots": d["ots"], "ot_cost_gap": 0.1, "energy_ratio": 2.0}
     stages = [
-        {
-            "stage": i + 1,
-            "n_blocks": n_blocks,
-            "lss": d["lss"],
-            "lsr": d["lsr"],
-            "ots": d["ots"],
-            "ot_cost_gap": 0.1,
-            "energy_ratio": 2.0,
-            "segment_proportions": props,
-            "null": nulls,
-        }
+        {"stage": i + 1, "n_blocks": n_blocks, **trained, "segment_proportions": props, "null": nulls}
         for i in range(n_stages)
     ]
     summary = {}
-    for key, val in (
-        ("lss", d["lss"]),
-        ("lsr", d["lsr"]),
-        ("ots", d["ots"]),
-        ("ot_cost_gap", 0.1),
-        ("energy_ratio", 2.0),
-    ):
+    for key, val in trained.items():
         summary[f"{key}_mean"] = val
         for null in ("untrained", "shuffled"):
             summary[f"{key}_{null}_mean"] = nulls[null][key]
+    return stages, summary
+
+
+def _planted_robustness(d):
     acc0 = d["test"] / 100
-    robust = {
+    return {
         "eps": [0.0, 0.1],
         "noise_acc": [acc0, acc0 - d["noise_drop"] / 100],
         "fgsm_acc": [acc0, acc0 - d["fgsm_drop"] / 100],
@@ -142,34 +113,21 @@ def write_run(
         "layers": ["a", "b", "c"],
         "n": 48,
     }
-    fracs = [0.0, 0.1, 0.3, 0.5, 1.0]
-    row = [acc0, acc0 - d["ablation_drop"] / 100, acc0 - d["ablation_drop"] / 100, acc0 - d["ablation_drop"] / 100, 0.1]
-    ablation = {
-        "fracs": fracs,
-        "acc": [row] * n_blocks,
+
+
+def _planted_ablation(d, n_blocks):
+    acc0, drop = d["test"] / 100, d["ablation_drop"] / 100
+    return {
+        "fracs": [0.0, 0.1, 0.3, 0.5, 1.0],
+        "acc": [[acc0, acc0 - drop, acc0 - drop, acc0 - drop, 0.1]] * n_blocks,
         "units": [[0, 1, 3, 5, 10]] * n_blocks,
         "blocks": [f"b{i}" for i in range(n_blocks)],
         "n_eval": 48,
     }
-    rng = np.random.default_rng(seed)
-    projection = {"labels": [0, 1, 2] * 2, "stages": [rng.standard_normal((6, n_blocks + 1, 2)).round(3).tolist()]}
-    metrics = {
-        "status": "completed",
-        "name": cfg.name,
-        "data": {"ots_m": 1000, "n_test": 1000, "n_train": 10000},
-        "train": {"acc": d["train"] / 100, "loss": d["train_loss"]},
-        "test": {"acc": d["test"] / 100},
-        "summary": summary,
-        "stages": stages,
-        "robustness": robust,
-        "ablation": ablation,
-        "projection": projection,
-        "train_s": 100.0,
-        "probe_s": 1.0,
-        "img_per_s": 500.0,
-        "timing": {"nulls_s": 2.0},
-    }
-    write_json(rdir / "metrics.json", metrics)
+
+
+def _planted_history(d, epochs, n_stages):
+    """Epoch 0 (untrained probe) then a cosine schedule with LSS moving linearly from epoch 1 to the end."""
     first = d["lss_epoch1"] if d["lss_epoch1"] is not None else d["lss"] * 2
     hist = [{"epoch": 0, "lr": 0.01, "probe_stages": [{"lss": first * 1.2, "lsr": 1.0}] * n_stages}]
     for e in range(1, epochs + 1):
@@ -186,7 +144,49 @@ def write_run(
                 "probe_loss": 1.0,
             }
         )
-    write_json(rdir / "history.json", hist)
+    return hist
+
+
+def write_run(
+    root, dataset, arch, k, wd, seed, *, status="completed", epochs=5, width=None, head="linear", profile="smoke", **v
+):
+    """A run folder with planted numbers; ``v`` overrides ``PLANTED`` (accuracies in %)."""
+    unknown = set(v) - set(PLANTED)
+    if unknown:
+        raise ValueError(f"write_run: unknown planted number(s) {sorted(unknown)}")
+    d = {**PLANTED, **v}
+    cfg = profile_config(profile, dataset, arch, k, wd=wd, seed=seed, width=width, head=head)
+    rdir = root / (cfg.name + ("" if head == "linear" else f"_{head}"))
+    write_json(rdir / "config.json", {**cfg.to_dict(), "run_dir": str(rdir)})
+    if status != "completed":
+        doc = {"status": status, "epochs_completed": 1}
+        doc.update(
+            {"failed": {"error": "RuntimeError: planted"}, "diverged": {"message": "non-finite loss"}}.get(status, {})
+        )
+        write_json(rdir / "metrics.json", doc)
+        return rdir
+    n_stages, n_blocks = (4, 5) if k == 4 else (1, 5 if dataset == "mnist" else 10)
+    stages, summary = _planted_stages(d, n_stages, n_blocks)
+    rng = np.random.default_rng(seed)
+    projection = {"labels": [0, 1, 2] * 2, "stages": [rng.standard_normal((6, n_blocks + 1, 2)).round(3).tolist()]}
+    metrics = {
+        "status": "completed",
+        "name": cfg.name,
+        "data": {"ots_m": 1000, "n_test": 1000, "n_train": 10000},
+        "train": {"acc": d["train"] / 100, "loss": d["train_loss"]},
+        "test": {"acc": d["test"] / 100},
+        "summary": summary,
+        "stages": stages,
+        "robustness": _planted_robustness(d),
+        "ablation": _planted_ablation(d, n_blocks),
+        "projection": projection,
+        "train_s": 100.0,
+        "probe_s": 1.0,
+        "img_per_s": 500.0,
+        "timing": {"nulls_s": 2.0},
+    }
+    write_json(rdir / "metrics.json", metrics)
+    write_json(rdir / "history.json", _planted_history(d, epochs, n_stages))
     return rdir
 
 
