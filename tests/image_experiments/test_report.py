@@ -729,3 +729,35 @@ def test_rule_table_counts_both_rules_on_the_same_runs(tmp_path):
     runs[1]["history"] = _history([0.80, 0.804, 0.796, 0.800, 0.804, 0.796, 0.800], 10_000)  # flat, span 0.80
     row = [line for line in rule_table(runs).splitlines() if line.startswith("| mnist")][0]
     assert row == "| mnist | converged | 3 | 2 (span rule fails 1) | 1 (span rule passes 1) | +0.27 to +0.27 |"
+
+
+def test_a_stage_that_is_the_identity_is_explained_not_left_blank(tmp_path):
+    """A ResNet whose residual branches all decayed to zero (CIFAR-10 K=1 at λ = 0.2, 80 epochs) has
+    no segment in any track: the run records the error, W2² = 0 and OTS = 1; the table says why its
+    LSS is missing and that the OTS is the identity's."""
+    rdir = write_run(tmp_path, "cifar10", "resnet", 1, 0.2, 0)
+    write_run(tmp_path, "cifar10", "resnet", 1, 0.2, 1)
+    m = json.loads((rdir / "metrics.json").read_text())
+    err = "tracks: sample 0 has no segment longer than eps=0.0"
+    st = m["stages"][0]
+    for key in ("lss", "lsr", "energy_ratio", "segment_proportions"):
+        st.pop(key)
+    st.update(error=err, ots=1.0, ot_cost_gap=0.0, w2_squared=0.0)
+    for key in ("lss", "lsr", "energy_ratio"):
+        m["summary"].pop(f"{key}_mean")
+    m["summary"]["ots_mean"] = 1.0
+    write_json(rdir / "metrics.json", m)
+    col = report.collect(tmp_path)
+    v = {r["name"]: r["values"] for r in col["runs"]}
+    bad, good = v[rdir.name], v[rdir.name.replace("seed0", "seed1")]
+    assert bad["lss"] is None and bad["ots"] == 1.0 and good["undefined"] is None
+    assert bad["undefined"].startswith(f"stage 1: LSS and LSR undefined ({err}); its W2² is 0")
+    md = report.make_report(tmp_path, tmp_path / "out", figures_on=False).read_text()
+    assert f"- `{rdir.name}`: stage 1: LSS and LSR undefined ({err}); its W2² is 0" in md
+    assert "its OTS of 1 is that of the identity." in md
+    # a stage that errs while its samples still move gets the error alone
+    st["w2_squared"] = 0.5
+    write_json(rdir / "metrics.json", m)
+    col = report.collect(tmp_path)
+    bad = next(r["values"] for r in col["runs"] if r["name"] == rdir.name)
+    assert bad["undefined"] == f"stage 1: LSS and LSR undefined ({err})"
