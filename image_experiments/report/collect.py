@@ -185,7 +185,7 @@ def run_values(metrics: dict, history: list | None) -> dict:
     un = [((st.get("null") or {}).get("untrained") or {}).get("segment_proportions") for st in stages]
     v["last_share_untrained"] = float(np.mean([u[-1] for u in un])) if un and all(un) else None
     v["n_blocks"] = stages[0].get("n_blocks") if stages else None
-    v["undefined"] = "; ".join(undefined_notes(stages)) or None
+    v["track_notes"] = "; ".join(track_notes(stages)) or None
     v["lss_epoch1"], v["lss_last"] = _probe_lss(history)
     v["converged"], v["convergence"] = converged(history)
     v["still_rising"] = still_rising([h for h in history or [] if h.get("epoch", 0) >= 1 and "train_acc" in h])
@@ -194,25 +194,38 @@ def run_values(metrics: dict, history: list | None) -> dict:
     return v
 
 
-def undefined_notes(stages: list) -> list[str]:
-    """Why a stage's track metrics are missing (``–`` in the tables), one line per stage that says so.
+ONE_STEP_SHARE = 0.99  # a stage whose path one block carries (≥ 99 %) has LSS ≈ LSR ≈ 1 trivially
 
-    A stage records ``error`` when LSS/LSR could not be computed at the end of training (a sample
-    with no segment longer than ``lss_eps``). When its W2² is also 0, no sample moved at all: the
-    stage is the identity map (e.g. every residual branch decayed to zero), LSS and LSR are 0/0, and
-    its OTS of 1 is the identity's, not a learned geodesic.
+
+def track_notes(stages: list) -> list[str]:
+    """Why a stage's track metrics are missing (``–`` in the tables) or trivial; one line per such stage.
+
+    * A stage records ``error`` when LSS/LSR could not be computed at the end of training (a sample
+      with no segment longer than ``lss_eps``). When its W2² is also 0, no sample moved at all: the
+      stage is the identity map (e.g. every residual branch decayed to zero), LSS and LSR are 0/0,
+      and its OTS of 1 is the identity's, not a learned geodesic.
+    * When one block carries ≥ ``ONE_STEP_SHARE`` of the mean path length (e.g. a plain net whose
+      later blocks decayed to zero, so every sample sits still after the first step), LSS and LSR are
+      ≈ 1 because the path has one step, not because the steps line up.
     """
     notes = []
     for i, st in enumerate(stages):
-        if not st.get("error"):
-            continue
-        note = f"stage {st.get('stage', i + 1)}: LSS and LSR undefined ({st['error']})"
-        if st.get("w2_squared") == 0:
-            note += (
-                "; its W2² is 0, so no sample moves: the stage is the identity map, LSS and LSR are 0/0, "
-                "and its OTS of 1 is that of the identity"
+        k = st.get("stage", i + 1)
+        props = st.get("segment_proportions") or []
+        if st.get("error"):
+            note = f"stage {k}: LSS and LSR undefined ({st['error']})"
+            if st.get("w2_squared") == 0:
+                note += (
+                    "; its W2² is 0, so no sample moves: the stage is the identity map, LSS and LSR are 0/0, "
+                    "and its OTS of 1 is that of the identity"
+                )
+            notes.append(note)
+        elif len(props) > 1 and max(props) >= ONE_STEP_SHARE:
+            j = int(np.argmax(props))
+            notes.append(
+                f"stage {k}: block {j + 1} of {len(props)} carries {100 * props[j]:.1f} % of the mean path length, "
+                "so its LSS and LSR of about 1 describe a single step, not steps that line up"
             )
-        notes.append(note)
     return notes
 
 
@@ -343,7 +356,7 @@ def aggregate(runs: list[dict]) -> dict:
             rs = sorted(rs, key=lambda r: r["config"]["seed"])
             cell = {"n": len(rs), "seeds": [r["config"]["seed"] for r in rs], "runs": rs}
             for m in rs[0]["values"]:
-                if m not in ("convergence", "undefined"):
+                if m not in ("convergence", "track_notes"):
                     cell[m] = seed_stats([r["values"].get(m) for r in rs])
             cell["converged"] = sum(bool(r["values"]["converged"]) for r in rs)
             cell["segments"] = _mean_vec([r["metrics"]["stages"][0].get("segment_proportions") for r in rs])

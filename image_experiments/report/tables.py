@@ -114,10 +114,10 @@ def setting_table(s: dict) -> str:
     ]
     if f["k"] == 4:
         lines.append("\nK=4 cells are the mean over the 4 stages; the paper's (std) is over stages, our ± over seeds.")
-    undefined = [(r["name"], r["values"]["undefined"]) for r in s["runs"] if r["values"].get("undefined")]
-    if undefined:
-        lines += ["", "Track metrics left out of the table (–, or a mean over fewer seeds):", ""]
-        lines += [f"- `{name}`: {note}." for name, note in undefined]
+    notes = [(r["name"], r["values"]["track_notes"]) for r in s["runs"] if r["values"].get("track_notes")]
+    if notes:
+        lines += ["", "Track metrics that are missing (–, or a mean over fewer seeds) or trivial in single runs:", ""]
+        lines += [f"- `{name}`: {note}." for name, note in notes]
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from image_experiments import paper_values as pv
 from image_experiments import report
+from image_experiments.report.collect import track_notes
 from image_experiments.report.render import figure_names, render_blocks
 from otflow.runs import write_json
 
@@ -750,8 +751,8 @@ def test_a_stage_that_is_the_identity_is_explained_not_left_blank(tmp_path):
     col = report.collect(tmp_path)
     v = {r["name"]: r["values"] for r in col["runs"]}
     bad, good = v[rdir.name], v[rdir.name.replace("seed0", "seed1")]
-    assert bad["lss"] is None and bad["ots"] == 1.0 and good["undefined"] is None
-    assert bad["undefined"].startswith(f"stage 1: LSS and LSR undefined ({err}); its W2² is 0")
+    assert bad["lss"] is None and bad["ots"] == 1.0 and good["track_notes"] is None
+    assert bad["track_notes"].startswith(f"stage 1: LSS and LSR undefined ({err}); its W2² is 0")
     md = report.make_report(tmp_path, tmp_path / "out", figures_on=False).read_text()
     assert f"- `{rdir.name}`: stage 1: LSS and LSR undefined ({err}); its W2² is 0" in md
     assert "its OTS of 1 is that of the identity." in md
@@ -760,4 +761,14 @@ def test_a_stage_that_is_the_identity_is_explained_not_left_blank(tmp_path):
     write_json(rdir / "metrics.json", m)
     col = report.collect(tmp_path)
     bad = next(r["values"] for r in col["runs"] if r["name"] == rdir.name)
-    assert bad["undefined"] == f"stage 1: LSS and LSR undefined ({err})"
+    assert bad["track_notes"] == f"stage 1: LSS and LSR undefined ({err})"
+
+
+def test_a_path_carried_by_one_block_is_called_trivial():
+    """A plain net whose later blocks decayed to zero: the first block carries the whole path, so
+    LSS ≈ 1 says nothing about steps lining up; the note says so, and a spread path gets no note."""
+    props = [0.995] + [0.005 / 9] * 9
+    (note,) = track_notes([{"stage": 1, "lss": 1.0, "segment_proportions": props}])
+    assert note.startswith("stage 1: block 1 of 10 carries 99.5 % of the mean path length")
+    assert track_notes([{"stage": 1, "segment_proportions": [0.1] * 10}]) == []
+    assert track_notes([{"stage": 1, "segment_proportions": [0.98, 0.02]}]) == []
