@@ -195,6 +195,7 @@ def run_values(metrics: dict, history: list | None) -> dict:
 
 
 ONE_STEP_SHARE = 0.99  # a stage whose path one block carries (≥ 99 %) has LSS ≈ LSR ≈ 1 trivially
+VANISHING_DISP_SQ = 1e-12  # a mean squared displacement below this (features of order 1) is a collapsed net
 
 
 def track_notes(stages: list) -> list[str]:
@@ -206,7 +207,9 @@ def track_notes(stages: list) -> list[str]:
       and its OTS of 1 is the identity's, not a learned geodesic.
     * When one block carries ≥ ``ONE_STEP_SHARE`` of the mean path length (e.g. a plain net whose
       later blocks decayed to zero, so every sample sits still after the first step), LSS and LSR are
-      ≈ 1 because the path has one step, not because the steps line up.
+      ≈ 1 because the path has one step, not because the steps line up. When the mean squared
+      displacement is also below ``VANISHING_DISP_SQ``, the activations have collapsed (every weight
+      decayed to ~0) and OTS and the energy ratio measure vanishing steps.
     """
     notes = []
     for i, st in enumerate(stages):
@@ -222,10 +225,17 @@ def track_notes(stages: list) -> list[str]:
             notes.append(note)
         elif len(props) > 1 and max(props) >= ONE_STEP_SHARE:
             j = int(np.argmax(props))
-            notes.append(
+            note = (
                 f"stage {k}: block {j + 1} of {len(props)} carries {100 * props[j]:.1f} % of the mean path length, "
                 "so its LSS and LSR of about 1 describe a single step, not steps that line up"
             )
+            disp = st.get("displacement_sq")
+            if disp is not None and disp < VANISHING_DISP_SQ:
+                note += (
+                    f"; its mean squared displacement is {disp:.1e}: the activations have collapsed to (almost) "
+                    "zero, and its OTS and energy ratio are those of vanishing steps"
+                )
+            notes.append(note)
     return notes
 
 

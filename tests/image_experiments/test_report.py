@@ -772,3 +772,9 @@ def test_a_path_carried_by_one_block_is_called_trivial():
     assert note.startswith("stage 1: block 1 of 10 carries 99.5 % of the mean path length")
     assert track_notes([{"stage": 1, "segment_proportions": [0.1] * 10}]) == []
     assert track_notes([{"stage": 1, "segment_proportions": [0.98, 0.02]}]) == []
+    # the plain net at λ = 0.2: every weight decayed, the displacement is ~1e-60
+    (note,) = track_notes([{"stage": 1, "segment_proportions": props, "displacement_sq": 2.6e-60}])
+    assert note.endswith("its mean squared displacement is 2.6e-60: the activations have collapsed to (almost) "
+                         "zero, and its OTS and energy ratio are those of vanishing steps")
+    (note,) = track_notes([{"stage": 1, "segment_proportions": props, "displacement_sq": 3.0}])
+    assert "collapsed" not in note
